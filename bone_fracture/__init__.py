@@ -1,0 +1,24 @@
+"""Core library of the bone-fracture X-ray classifier.
+
+Decoding, preprocessing, labels, model definitions and inference, shared by
+the Gradio app and the training scripts. Importing the package registers the
+custom CNN and its image processor with the `transformers` Auto classes.
+"""
+
+from .decoding import InvalidImageError, load_grayscale
+from .labels import DISPLAY_NAMES, LABELS, POSITIVE_INDEX, POSITIVE_LABEL
+from .modeling_cnn import FractureCNNConfig, FractureCNNForImageClassification
+from .preprocessing import PreprocessingSteps, XrayImageProcessor
+
+__all__ = [
+    "DISPLAY_NAMES",
+    "FractureCNNConfig",
+    "FractureCNNForImageClassification",
+    "InvalidImageError",
+    "LABELS",
+    "POSITIVE_INDEX",
+    "POSITIVE_LABEL",
+    "PreprocessingSteps",
+    "XrayImageProcessor",
+    "load_grayscale",
+]

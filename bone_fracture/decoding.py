@@ -1,0 +1,132 @@
+"""Decode uploaded or stored radiographs into 8-bit grayscale arrays.
+
+Accepts JPEG and PNG (any Pillow mode, EXIF orientation applied) and DICOM
+files. This module only decodes; contrast enhancement and resizing live in
+`bone_fracture.preprocessing`.
+"""
+
+import io
+import logging
+import os
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
+
+# A DICOM Part 10 file has a 128-byte preamble followed by these four bytes.
+_DICOM_MAGIC_OFFSET = 128
+_DICOM_MAGIC = b"DICM"
+
+# Refuse images whose decoded size would exhaust memory (Pillow's own guard
+# is a warning up to twice this many pixels).
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+class InvalidImageError(ValueError):
+    """Raised when a file cannot be decoded as a radiograph."""
+
+
+def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImageError(f"Image file not found: {path}")
+        return path.read_bytes(), path.name
+    if isinstance(source, bytes):
+        return source, "<bytes>"
+    return source.read(), getattr(source, "name", "<stream>")
+
+
+def is_dicom(data: bytes) -> bool:
+    return data[_DICOM_MAGIC_OFFSET : _DICOM_MAGIC_OFFSET + len(_DICOM_MAGIC)] == _DICOM_MAGIC
+
+
+def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Stretch an array of any numeric type linearly to the full 0-255 range."""
+    array = array.astype(np.float64)
+    low, high = float(array.min()), float(array.max())
+    if high <= low:
+        return np.zeros(array.shape, dtype=np.uint8)
+    return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _decode_dicom(data: bytes, name: str) -> np.ndarray:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data))
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises many types for broken files
+        raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
+
+    if pixels.ndim == 3 and dataset.get("SamplesPerPixel", 1) == 1:
+        logger.warning("%s has %d frames; using the first", name, pixels.shape[0])
+        pixels = pixels[0]
+    if pixels.ndim == 3:
+        # Colour DICOM (secondary capture): average the channels.
+        pixels = pixels.mean(axis=-1)
+
+    pixels = apply_modality_lut(pixels, dataset)
+    pixels = apply_voi_lut(pixels, dataset)
+    gray = _scale_to_uint8(pixels)
+
+    # MONOCHROME1 stores bone dark; radiographs are read with bone bright.
+    if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+        gray = 255 - gray
+    return gray
+
+
+def pil_to_grayscale(image: Image.Image) -> np.ndarray:
+    """Convert a Pillow image of any mode to an 8-bit grayscale array."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        # 16-bit and float PNGs use only part of their range: stretch it.
+        return _scale_to_uint8(np.asarray(image))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels carry no signal: show them black, as air.
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.asarray(image.convert("L"))
+
+
+def load_grayscale(source: ImageSource) -> np.ndarray:
+    """Decode a radiograph into an 8-bit grayscale array of shape (height, width).
+
+    `source` is a path, the file's bytes, a binary stream, a Pillow image or an
+    array (grayscale, or RGB with channels last). EXIF orientation is applied.
+    Raises `InvalidImageError` with the file name when decoding fails.
+    """
+    if isinstance(source, np.ndarray):
+        if source.ndim == 3:
+            source = Image.fromarray(source.astype(np.uint8))
+        elif source.dtype == np.uint8:
+            return source
+        else:
+            return _scale_to_uint8(source)
+    if isinstance(source, Image.Image):
+        return pil_to_grayscale(ImageOps.exif_transpose(source))
+
+    data, name = _read_bytes(source)
+    if not data:
+        raise InvalidImageError(f"{name} is empty.")
+    if is_dicom(data):
+        return _decode_dicom(data, name)
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise InvalidImageError(
+                    f"{name} has {image.width}x{image.height} pixels, more than the "
+                    f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading."
+                )
+            image.load()
+            return pil_to_grayscale(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise InvalidImageError(
+            f"{name} is not a readable image ({error}). Upload a JPEG, PNG or DICOM file."
+        ) from error

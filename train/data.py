@@ -1,0 +1,111 @@
+"""Load image-folder radiograph sets with Hugging Face `datasets`.
+
+A data source is either a local folder laid out as `train/`, `val/` with one
+subfolder per class, or a dataset id on the Hub with the same splits. Class
+names come from the folders, so they must match `bone_fracture.LABELS`.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from datasets import Array2D, ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
+from sklearn.model_selection import StratifiedGroupKFold
+
+from bone_fracture import LABELS, XrayImageProcessor
+
+logger = logging.getLogger(__name__)
+
+
+def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
+    """Load a local image-folder tree or a Hub dataset id into a DatasetDict.
+
+    The splits are named as `datasets` names them (`train`, `validation`).
+    Raises ValueError when the class folders differ from `LABELS`.
+    """
+    if Path(source).is_dir():
+        dataset = load_dataset("imagefolder", data_dir=source, cache_dir=cache_dir)
+    elif os.path.exists(source):
+        raise ValueError(f"Data source {source} is a file; expected an image-folder directory or a Hub dataset id.")
+    else:
+        dataset = load_dataset(source, cache_dir=cache_dir)
+
+    for split, part in dataset.items():
+        names = tuple(part.features["label"].names)
+        if names != LABELS:
+            raise ValueError(
+                f"Split {split!r} of {source} has classes {names}; expected folders named {LABELS}."
+            )
+    return dataset
+
+
+def source_radiograph_id(file_name: str) -> str:
+    """Return the id of the radiograph a file was copied from.
+
+    The original set names rotated copies after their source, so
+    `10-rotated1-rotated2.jpg` is a copy of `10.jpg`.
+    """
+    stem = Path(file_name).stem
+    return stem.split("-", 1)[0]
+
+
+def add_group_column(dataset: Dataset) -> Dataset:
+    """Add `file_name` and `group` (label/source id) columns.
+
+    The same id under two class folders names two different radiographs, so
+    the label is part of the group key.
+    """
+    paths = dataset.cast_column("image", Image(decode=False))["image"]
+    file_names = [Path(item["path"]).name for item in paths]
+    groups = [
+        f"{LABELS[label]}/{source_radiograph_id(name)}"
+        for label, name in zip(dataset["label"], file_names)
+    ]
+    dataset = dataset.add_column("file_name", file_names)
+    return dataset.add_column("group", groups)
+
+
+def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Split off about `holdout_fraction` of the rows by whole groups, stratified by label.
+
+    Returns (train, holdout). No group has rows on both sides.
+    """
+    if not 0.0 < holdout_fraction < 0.5:
+        raise ValueError(f"holdout_fraction must be in (0, 0.5), got {holdout_fraction}.")
+    n_splits = round(1.0 / holdout_fraction)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    indices = np.arange(len(dataset))
+    train_indices, holdout_indices = next(splitter.split(indices, dataset["label"], dataset["group"]))
+    return dataset.select(train_indices), dataset.select(holdout_indices)
+
+
+def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc: int | None = None) -> Dataset:
+    """Decode and enhance every image once, keeping 8-bit model inputs.
+
+    The result has a `pixels` column of shape (height, width), cached by
+    `datasets`; normalisation happens per batch in the training loop.
+    """
+    height, width = processor.size["height"], processor.size["width"]
+    features = Features(
+        {
+            "pixels": Array2D(shape=(height, width), dtype="uint8"),
+            "label": ClassLabel(names=list(LABELS)),
+            "file_name": Value("string"),
+            "group": Value("string"),
+        }
+    )
+
+    def enhance_batch(batch):
+        return {"pixels": [processor.enhance(image) for image in batch["image"]]}
+
+    removed = [column for column in dataset.column_names if column not in features]
+    return dataset.map(
+        enhance_batch,
+        batched=True,
+        batch_size=64,
+        remove_columns=removed,
+        features=features,
+        num_proc=num_proc,
+        desc="CLAHE + blur + resize",
+    )

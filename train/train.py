@@ -1,0 +1,278 @@
+"""Train the custom fracture CNN with Accelerate.
+
+Reads the `train` split of an image-folder data set, carves a validation set
+out of it by whole source radiographs (rotated copies of one radiograph never
+straddle the two), trains with AdamW and a warm-up + cosine schedule, and
+keeps the epoch with the best validation ROC-AUC. The official `val` split is
+not read here; `train.evaluate_model` reports on it afterwards.
+
+    python -m train.train --train_dir ../shared/data/bone-fracture-xray \
+        --output_dir runs/custom-cnn --num_train_epochs 30
+
+Runs unchanged under `accelerate launch`.
+"""
+
+import argparse
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from bone_fracture import POSITIVE_INDEX, FractureCNNConfig, FractureCNNForImageClassification, XrayImageProcessor
+
+from .augment import AugmentationConfig, augment_batch
+from .data import add_group_column, grouped_holdout_split, load_image_folder, preprocess_dataset
+from .metrics import compute_metrics
+
+logger = get_logger(__name__)
+
+CHECKPOINTS_DIR = "checkpoints"
+TRAINING_STATE_FILE = "training_state.json"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train_dir", required=True, help="Image-folder tree with a train/ split, or a Hub dataset id.")
+    parser.add_argument("--output_dir", required=True, help="Where the best model, logs and checkpoints are written.")
+    parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets` (default: its own).")
+    parser.add_argument("--image_size", type=int, default=224, help="Model input height and width in pixels.")
+    parser.add_argument("--clahe_clip_limit", type=float, default=2.0)
+    parser.add_argument("--clahe_tile_grid_size", type=int, default=8, help="CLAHE tiles per side.")
+    parser.add_argument("--blur_kernel_size", type=int, default=3, help="Odd Gaussian kernel size in pixels; 1 disables it.")
+    parser.add_argument("--blur_sigma", type=float, default=0.0, help="Gaussian sigma in pixels; 0 derives it from the kernel.")
+    parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each CNN stage.")
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--num_train_epochs", type=int, default=30)
+    parser.add_argument("--max_train_steps", type=int, default=None, help="Stop after this many optimizer steps (overrides epochs).")
+    parser.add_argument("--per_device_train_batch_size", type=int, default=32)
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    parser.add_argument("--learning_rate", type=float, default=2e-3)
+    parser.add_argument("--weight_decay", type=float, default=0.05)
+    parser.add_argument("--warmup_ratio", type=float, default=0.05, help="Fraction of steps with linear warm-up.")
+    parser.add_argument("--holdout_fraction", type=float, default=0.15, help="Share of source radiographs held out for validation.")
+    parser.add_argument("--no_augmentation", action="store_true", help="Train on the preprocessed images as they are.")
+    parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
+    parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
+    parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.blur_kernel_size > 1 and args.blur_kernel_size % 2 == 0:
+        parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
+    return args
+
+
+def build_processor(args) -> XrayImageProcessor:
+    return XrayImageProcessor(
+        clahe_clip_limit=args.clahe_clip_limit,
+        clahe_tile_grid_size=(args.clahe_tile_grid_size, args.clahe_tile_grid_size),
+        blur_kernel_size=args.blur_kernel_size,
+        blur_sigma=args.blur_sigma,
+        size={"height": args.image_size, "width": args.image_size},
+    )
+
+
+def collate(batch):
+    pixels = torch.stack([item["pixels"] for item in batch])
+    labels = torch.stack([item["label"] for item in batch])
+    return pixels, labels
+
+
+@torch.no_grad()
+def predict_fracture_probabilities(model, dataloader, processor, accelerator) -> tuple[np.ndarray, np.ndarray]:
+    """Return (labels, fracture probabilities) for a dataloader, gathered over processes."""
+    model.eval()
+    all_labels, all_probabilities = [], []
+    for pixels, labels in dataloader:
+        pixel_values = processor.normalize(pixels).to(accelerator.device)
+        with accelerator.autocast():
+            logits = model(pixel_values=pixel_values).logits
+        probabilities = logits.float().softmax(dim=-1)[:, POSITIVE_INDEX]
+        probabilities, labels = accelerator.gather_for_metrics((probabilities, labels))
+        all_labels.append(labels.cpu().numpy())
+        all_probabilities.append(probabilities.cpu().numpy())
+    model.train()
+    return np.concatenate(all_labels), np.concatenate(all_probabilities)
+
+
+def find_latest_checkpoint(output_dir: Path) -> Path | None:
+    checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("epoch_*"), key=lambda path: int(path.name.split("_")[1]))
+    return checkpoints[-1] if checkpoints else None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+    )
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+
+    processor = build_processor(args)
+    with accelerator.main_process_first():
+        dataset = load_image_folder(args.train_dir, cache_dir=args.cache_dir)["train"]
+        dataset = add_group_column(dataset)
+        train_split, holdout_split = grouped_holdout_split(dataset, args.holdout_fraction, args.seed)
+        train_split = preprocess_dataset(train_split, processor, args.preprocessing_num_workers)
+        holdout_split = preprocess_dataset(holdout_split, processor, args.preprocessing_num_workers)
+    logger.info(
+        f"Training on {len(train_split)} images from {len(set(train_split['group']))} radiographs; "
+        f"validating on {len(holdout_split)} images from {len(set(holdout_split['group']))} radiographs.",
+        main_process_only=True,
+    )
+
+    columns = ["pixels", "label"]
+    generator = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(
+        train_split.with_format("torch", columns=columns),
+        batch_size=args.per_device_train_batch_size,
+        shuffle=True,
+        generator=generator,
+        collate_fn=collate,
+        drop_last=len(train_split) > args.per_device_train_batch_size,
+    )
+    holdout_loader = DataLoader(
+        holdout_split.with_format("torch", columns=columns),
+        batch_size=args.per_device_eval_batch_size,
+        collate_fn=collate,
+    )
+
+    config = FractureCNNConfig(hidden_sizes=args.hidden_sizes, dropout=args.dropout)
+    model = FractureCNNForImageClassification(config).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+
+    steps_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes / args.gradient_accumulation_steps)
+    total_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+
+    model, optimizer, train_loader, holdout_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, holdout_loader, scheduler
+    )
+
+    history, best_auc, start_epoch, completed_steps = [], -1.0, 0, 0
+    if args.resume_from_checkpoint:
+        checkpoint = (
+            find_latest_checkpoint(output_dir)
+            if args.resume_from_checkpoint == "latest"
+            else Path(args.resume_from_checkpoint)
+        )
+        if checkpoint is None or not checkpoint.is_dir():
+            raise FileNotFoundError(f"No checkpoint found for --resume_from_checkpoint {args.resume_from_checkpoint} in {output_dir}.")
+        accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / TRAINING_STATE_FILE).read_text())
+        history, best_auc = state["history"], state["best_roc_auc"]
+        start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
+        logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
+
+    augmentation = None if args.no_augmentation else AugmentationConfig()
+    logger.info(
+        f"Training for {num_epochs} epochs, {total_steps} optimizer steps, "
+        f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps} images per step.",
+        main_process_only=True,
+    )
+    progress = tqdm(total=total_steps, initial=completed_steps, disable=not accelerator.is_local_main_process, desc="steps")
+    unwrapped_processor = processor
+
+    for epoch in range(start_epoch, num_epochs):
+        model.train()
+        # One generator per epoch and process, so a resumed run augments as an uninterrupted one.
+        augment_generator = torch.Generator().manual_seed(args.seed * 1000 + epoch * 16 + accelerator.process_index)
+        train_loader.set_epoch(epoch)
+        epoch_loss, epoch_batches, epoch_start = 0.0, 0, time.perf_counter()
+
+        for pixels, labels in train_loader:
+            if augmentation is not None:
+                pixels = augment_batch(pixels.cpu(), augmentation, augment_generator)
+            pixel_values = unwrapped_processor.normalize(pixels).to(accelerator.device).contiguous(
+                memory_format=torch.channels_last
+            )
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    loss = model(pixel_values=pixel_values, labels=labels.to(accelerator.device)).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+
+            epoch_loss += loss.detach().float().item()
+            epoch_batches += 1
+            if accelerator.sync_gradients:
+                completed_steps += 1
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss.item():.4f}")
+            if completed_steps >= total_steps:
+                break
+
+        labels, probabilities = predict_fracture_probabilities(model, holdout_loader, unwrapped_processor, accelerator)
+        metrics = compute_metrics(labels, probabilities)
+        record = {
+            "epoch": epoch,
+            "step": completed_steps,
+            "train_loss": epoch_loss / max(epoch_batches, 1),
+            "learning_rate": scheduler.get_last_lr()[0],
+            "epoch_seconds": time.perf_counter() - epoch_start,
+            **{f"validation_{name}": value for name, value in metrics.items() if name != "confusion_matrix"},
+        }
+        history.append(record)
+        logger.info(
+            f"epoch {epoch}: train_loss {record['train_loss']:.4f}, validation ROC-AUC {metrics['roc_auc']:.4f}, "
+            f"accuracy {metrics['accuracy']:.4f}, {record['epoch_seconds']:.0f} s",
+            main_process_only=True,
+        )
+
+        improved = metrics["roc_auc"] > best_auc
+        if improved:
+            best_auc = metrics["roc_auc"]
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            if improved:
+                unwrapped = accelerator.unwrap_model(model)
+                unwrapped.save_pretrained(output_dir, safe_serialization=True)
+                processor.save_pretrained(output_dir)
+                (output_dir / "validation_metrics.json").write_text(
+                    json.dumps({"epoch": epoch, **metrics}, indent=2) + "\n"
+                )
+            (output_dir / "training_log.json").write_text(json.dumps(history, indent=2) + "\n")
+
+        checkpoint = output_dir / CHECKPOINTS_DIR / f"epoch_{epoch}"
+        accelerator.save_state(str(checkpoint))
+        if accelerator.is_main_process:
+            state = {"epoch": epoch, "completed_steps": completed_steps, "best_roc_auc": best_auc, "history": history}
+            (checkpoint / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+            for older in (output_dir / CHECKPOINTS_DIR).glob("epoch_*"):
+                if older != checkpoint:
+                    shutil.rmtree(older)
+        if completed_steps >= total_steps:
+            break
+
+    progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        best = json.loads((output_dir / "validation_metrics.json").read_text())
+        logger.info(
+            f"Best validation ROC-AUC {best['roc_auc']:.4f} at epoch {best['epoch']}. "
+            f"Model, image processor and metrics written to {output_dir.resolve()}",
+            main_process_only=True,
+        )
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
