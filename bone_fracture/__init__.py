@@ -6,6 +6,7 @@ custom CNN and its image processor with the `transformers` Auto classes.
 """
 
 from .decoding import InvalidImageError, load_grayscale
+from .inference import FracturePredictor, Prediction
 from .labels import DISPLAY_NAMES, LABELS, POSITIVE_INDEX, POSITIVE_LABEL
 from .modeling_cnn import FractureCNNConfig, FractureCNNForImageClassification
 from .preprocessing import PreprocessingSteps, XrayImageProcessor
@@ -14,10 +15,12 @@ __all__ = [
     "DISPLAY_NAMES",
     "FractureCNNConfig",
     "FractureCNNForImageClassification",
+    "FracturePredictor",
     "InvalidImageError",
     "LABELS",
     "POSITIVE_INDEX",
     "POSITIVE_LABEL",
+    "Prediction",
     "PreprocessingSteps",
     "XrayImageProcessor",
     "load_grayscale",

@@ -1,0 +1,58 @@
+"""Load a trained model once and classify radiographs with it."""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForImageClassification
+
+from . import modeling_cnn  # noqa: F401  (registers the custom CNN with the Auto classes)
+from .decoding import ImageSource
+from .labels import LABELS
+from .preprocessing import PreprocessingSteps, XrayImageProcessor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """Class probabilities for one radiograph, keyed by label name, and how they were made."""
+
+    probabilities: dict[str, float]
+    steps: PreprocessingSteps
+    inference_seconds: float
+
+
+class FracturePredictor:
+    """A model and its image processor, loaded once and kept in evaluation mode."""
+
+    def __init__(self, model: torch.nn.Module, processor: XrayImageProcessor):
+        labels = tuple(model.config.id2label[index] for index in range(model.config.num_labels))
+        if labels != LABELS:
+            raise ValueError(f"Model labels {labels} differ from {LABELS}; it was not trained by this project.")
+        self.model = model.eval()
+        self.processor = processor
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path) -> "FracturePredictor":
+        """Load a model folder written by `save_pretrained` (weights, config and preprocessor config)."""
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise FileNotFoundError(f"No config.json in {model_dir}; expected a save_pretrained model folder.")
+        model = AutoModelForImageClassification.from_pretrained(model_dir)
+        processor = XrayImageProcessor.from_pretrained(model_dir)
+        logger.info("Loaded %s from %s", type(model).__name__, model_dir)
+        return cls(model, processor)
+
+    @torch.inference_mode()
+    def predict(self, image: ImageSource) -> Prediction:
+        """Classify one radiograph. Raises `InvalidImageError` for undecodable input."""
+        steps = self.processor.preprocess_steps(image)
+        started = time.perf_counter()
+        pixel_values = self.processor.normalize(steps.model_input)
+        logits = self.model(pixel_values=pixel_values).logits
+        probabilities = logits.float().softmax(dim=-1)[0].tolist()
+        elapsed = time.perf_counter() - started
+        return Prediction(dict(zip(LABELS, probabilities)), steps, elapsed)
