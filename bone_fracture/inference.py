@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForImageClassification
 
@@ -45,6 +46,12 @@ class FracturePredictor:
         processor = XrayImageProcessor.from_pretrained(model_dir)
         logger.info("Loaded %s from %s", type(model).__name__, model_dir)
         return cls(model, processor)
+
+    @torch.inference_mode()
+    def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
+        logits = self.model(pixel_values=self.processor.normalize(pixels)).logits
+        return logits.float().softmax(dim=-1).numpy()
 
     @torch.inference_mode()
     def predict(self, image: ImageSource) -> Prediction:

@@ -1,0 +1,120 @@
+"""Model cards for the trained fracture classifiers."""
+
+import json
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+CARD_TEMPLATE = """---
+{card_data}
+---
+
+# {model_name}
+
+A {architecture} that classifies a radiograph as Fractured or Normal, trained
+by the bone-fracture X-ray classifier project.
+
+**Not a medical device.** It is a screening aid for medical staff and students
+and must not be used for diagnosis.
+
+## Training
+
+- Data: {training_data}
+- Initialisation: {initialisation}
+- Input: grayscale radiograph, CLAHE (clip limit {clahe_clip_limit}, {tile_grid} tiles),
+  Gaussian blur (kernel {blur_kernel_size}, sigma {blur_sigma}), resized to
+  {height}x{width}; the parameters are in `preprocessor_config.json`.
+
+## Evaluation
+
+{evaluation_table}
+
+The official val split of the original set holds copies of only 13 source
+radiographs, so its numbers vary a lot between runs and checkpoints.
+
+## Use
+
+```python
+from bone_fracture import FracturePredictor
+
+predictor = FracturePredictor.from_pretrained("path/to/this/folder")
+print(predictor.predict("xray.jpg").probabilities)
+```
+"""
+
+METRIC_NAMES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+
+
+def _evaluation_table(eval_results: dict) -> str:
+    splits = eval_results.get("splits", {})
+    if not splits:
+        return "No evaluation results yet."
+    header = "| split | images | " + " | ".join(METRIC_NAMES) + " |"
+    rule = "|---|---|" + "---|" * len(METRIC_NAMES)
+    rows = [
+        f"| {split} | {metrics['num_images']} | "
+        + " | ".join(f"{metrics[name]:.3f}" for name in METRIC_NAMES)
+        + " |"
+        for split, metrics in splits.items()
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+def write_model_card(
+    model_dir: str | Path,
+    model_name: str,
+    architecture: str,
+    training_data: str,
+    initialisation: str = "random (trained from scratch)",
+    dataset_id: str = "bone-fracture-detection-using-xrays",
+) -> Path:
+    """Write `README.md` into a model folder from its config and `eval_results.json`.
+
+    The card's metadata lists each evaluated split's metrics as `model-index`
+    entries, so the Hub shows them.
+    """
+    model_dir = Path(model_dir)
+    processor_config = json.loads((model_dir / "preprocessor_config.json").read_text())
+    eval_path = model_dir / "eval_results.json"
+    eval_results = json.loads(eval_path.read_text()) if eval_path.is_file() else {}
+
+    entries = [
+        EvalResult(
+            task_type="image-classification",
+            dataset_type=dataset_id,
+            dataset_name="Bone Fracture Detection using X-rays",
+            dataset_split=split,
+            metric_type=name,
+            metric_value=round(metrics[name], 4),
+        )
+        for split, metrics in eval_results.get("splits", {}).items()
+        for name in METRIC_NAMES
+    ]
+    card_data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        tags=["medical-imaging", "radiography", "fracture", "x-ray"],
+        metrics=list(METRIC_NAMES),
+        model_name=model_name,
+        eval_results=entries or None,
+    )
+    tiles = processor_config["clahe_tile_grid_size"]
+    card = ModelCard(
+        CARD_TEMPLATE.format(
+            card_data=card_data.to_yaml(),
+            model_name=model_name,
+            architecture=architecture,
+            training_data=training_data,
+            initialisation=initialisation,
+            clahe_clip_limit=processor_config["clahe_clip_limit"],
+            tile_grid=f"{tiles[0]}x{tiles[1]}",
+            blur_kernel_size=processor_config["blur_kernel_size"],
+            blur_sigma=processor_config["blur_sigma"],
+            height=processor_config["size"]["height"],
+            width=processor_config["size"]["width"],
+            evaluation_table=_evaluation_table(eval_results),
+        )
+    )
+    path = model_dir / "README.md"
+    card.save(path)
+    return path
