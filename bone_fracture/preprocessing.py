@@ -72,15 +72,29 @@ class XrayImageProcessor(ImageProcessingMixin):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if blur_kernel_size > 1 and blur_kernel_size % 2 == 0:
-            raise ValueError(f"blur_kernel_size must be odd, got {blur_kernel_size}.")
-        if clahe_clip_limit <= 0:
+        if blur_kernel_size < 0 or blur_kernel_size > 1 and blur_kernel_size % 2 == 0:
+            raise ValueError(f"blur_kernel_size must be 0, 1 or an odd number, got {blur_kernel_size}.")
+        if blur_sigma < 0:
+            raise ValueError(f"blur_sigma must be 0 or positive, got {blur_sigma}.")
+        # `not > 0` also rejects NaN.
+        if not clahe_clip_limit > 0:
             raise ValueError(f"clahe_clip_limit must be positive, got {clahe_clip_limit}.")
+        # OpenCV 5.1's CLAHE crashes the whole process (SIGFPE) on a tile count of 0.
+        if len(clahe_tile_grid_size) != 2 or min(clahe_tile_grid_size) < 1:
+            raise ValueError(f"clahe_tile_grid_size must be two positive integers, got {clahe_tile_grid_size}.")
+        size = dict(size) if size is not None else {"height": 224, "width": 224}
+        if set(size) != {"height", "width"} or min(size.values()) < 1:
+            raise ValueError(f"size must be {{'height': H, 'width': W}} with positive H and W, got {size}.")
+        if len(image_mean) != 3 or len(image_std) != 3 or min(image_std) <= 0:
+            raise ValueError(
+                f"image_mean and image_std must have 3 values each and a positive std, "
+                f"got {image_mean} and {image_std}."
+            )
         self.clahe_clip_limit = float(clahe_clip_limit)
         self.clahe_tile_grid_size = [int(value) for value in clahe_tile_grid_size]
         self.blur_kernel_size = int(blur_kernel_size)
         self.blur_sigma = float(blur_sigma)
-        self.size = dict(size) if size is not None else {"height": 224, "width": 224}
+        self.size = {"height": int(size["height"]), "width": int(size["width"])}
         self.image_mean = [float(value) for value in image_mean]
         self.image_std = [float(value) for value in image_std]
 

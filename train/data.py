@@ -69,14 +69,25 @@ def add_group_column(dataset: Dataset) -> Dataset:
 def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split off about `holdout_fraction` of the rows by whole groups, stratified by label.
 
-    Returns (train, holdout). No group has rows on both sides.
+    Returns (train, holdout). No group has rows on both sides. Raises ValueError
+    when either side lacks a class, because ROC-AUC, which selects the best
+    epoch, needs both classes in the holdout.
     """
     if not 0.0 < holdout_fraction < 0.5:
         raise ValueError(f"holdout_fraction must be in (0, 0.5), got {holdout_fraction}.")
     n_splits = round(1.0 / holdout_fraction)
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     indices = np.arange(len(dataset))
-    train_indices, holdout_indices = next(splitter.split(indices, dataset["label"], dataset["group"]))
+    labels = np.asarray(dataset["label"])
+    train_indices, holdout_indices = next(splitter.split(indices, labels, dataset["group"]))
+
+    for side, side_indices in (("training", train_indices), ("holdout", holdout_indices)):
+        missing = [LABELS[index] for index in range(len(LABELS)) if index not in labels[side_indices]]
+        if missing:
+            raise ValueError(
+                f"The {side} side of the split (holdout_fraction {holdout_fraction}, seed {seed}) has no "
+                f"images of class {', '.join(missing)}. Add source radiographs of that class or try another seed."
+            )
     return dataset.select(train_indices), dataset.select(holdout_indices)
 
 

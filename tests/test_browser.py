@@ -1,0 +1,175 @@
+"""Browser tests of the Gradio app with Debian's Chromium through Playwright.
+
+Each test opens the app served by the module's `running_app` subprocess.
+Requests to any host other than the loopback app are aborted and recorded,
+so the tests also show that the page works without internet access.
+Screenshots of the Indonesian UI go to /tmp for a look at the layout.
+"""
+
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"{CHROMIUM} is missing; install it with `apt-get install chromium`", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Inference and the first page load can take seconds on a busy CPU.
+UI_TIMEOUT_MS = 30_000
+SCREENSHOT_DIR = Path("/tmp")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def external_requests() -> list[str]:
+    """URLs the page requested from hosts other than 127.0.0.1."""
+    return []
+
+
+def _open_app(browser: Browser, url: str, locale: str, external_requests: list[str]) -> Page:
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+
+    def route_request(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            external_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route_request)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+def _file_name_pattern(file_name: str) -> re.Pattern:
+    # gr.File shows long names as stem and extension in separate elements.
+    path = Path(file_name)
+    return re.compile(re.escape(path.stem) + r"\s*" + re.escape(path.suffix))
+
+
+def _classify(page: Page, image_path: Path) -> None:
+    upload = page.locator("#xray-upload")
+    # While a file is shown, the component has no file input, and its first
+    # button clears the file.
+    if upload.locator("input[type=file]").count() == 0:
+        upload.get_by_role("button").first.click()
+    upload.locator("input[type=file]").set_input_files(image_path)
+    # The upload finishes when the file name shows in the component.
+    expect(upload).to_contain_text(_file_name_pattern(image_path.name), timeout=UI_TIMEOUT_MS)
+    page.locator("#classify").click()
+
+
+def test_upload_shows_label(browser, running_app, fractured_xray, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+
+    _classify(page, fractured_xray)
+    result = page.locator("#result")
+
+    expect(result).to_contain_text("Fractured", timeout=UI_TIMEOUT_MS)
+    expect(result).to_contain_text("Normal", timeout=UI_TIMEOUT_MS)
+    expect(result).to_contain_text("%", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
+def test_example_fills_upload(browser, running_app, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+    example_name = "fractured-val-5-rotated1.jpg"
+
+    page.get_by_text(example_name).first.click()
+    expect(page.locator("#xray-upload")).to_contain_text(_file_name_pattern(example_name), timeout=UI_TIMEOUT_MS)
+    page.locator("#classify").click()
+
+    expect(page.locator("#result")).to_contain_text("Fractured", timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
+def test_invalid_upload_shows_error(browser, running_app, normal_xray, tmp_path, external_requests):
+    not_an_xray = tmp_path / "notes-renamed.png"
+    not_an_xray.write_text("This is a text file, not an image.\n")
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+
+    _classify(page, not_an_xray)
+    expect(page.get_by_text("could not be read as an X-ray image").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+    _classify(page, normal_xray)
+    expect(page.locator("#result")).to_contain_text("Normal", timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
+def test_indonesian_locale_ui(browser, running_app, fractured_xray, external_requests):
+    page = _open_app(browser, running_app.url, "id-ID", external_requests)
+
+    expect(page.locator("#classify")).to_have_text("Klasifikasi", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#disclaimer")).to_contain_text("bukan alat kesehatan")
+    expect(page.get_by_role("tab", name="Galeri prapemrosesan")).to_be_visible()
+    expect(page.get_by_role("tab", name="Perbandingan model")).to_be_visible()
+
+    _classify(page, fractured_xray)
+    expect(page.locator("#result")).to_contain_text("Fraktur", timeout=UI_TIMEOUT_MS)
+    # The timing and steps appear after the label, so wait for them before the screenshot.
+    expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#prediction-steps img")).to_have_count(4, timeout=UI_TIMEOUT_MS)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#prediction-steps img')].every(image => image.complete && image.naturalWidth > 0)"
+    )
+    page.screenshot(path=SCREENSHOT_DIR / "bone-fracture-app-id-ID.png", full_page=True)
+    page.context.close()
+
+
+def test_indonesian_error_message(browser, running_app, tmp_path, external_requests):
+    empty = tmp_path / "kosong.jpg"
+    empty.write_bytes(b"")
+    page = _open_app(browser, running_app.url, "id-ID", external_requests)
+
+    _classify(page, empty)
+
+    expect(page.get_by_text("kosong.jpg kosong.").first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
+def test_preprocessing_tab_indonesian(browser, running_app, external_requests):
+    page = _open_app(browser, running_app.url, "id-ID", external_requests)
+
+    page.get_by_role("tab", name="Galeri prapemrosesan").click()
+
+    expect(page.get_by_text("Batas klip CLAHE")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    page.screenshot(path=SCREENSHOT_DIR / "bone-fracture-app-id-ID-preprocessing.png", full_page=True)
+    page.context.close()
+
+
+def test_page_loads_offline(browser, running_app, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+
+    expect(page.locator("#classify")).to_have_text("Classify", timeout=UI_TIMEOUT_MS)
+    # "networkidle" never comes, because Gradio keeps a heartbeat stream open.
+    page.wait_for_load_state("load")
+    page.get_by_role("tab", name="Preprocessing gallery").click()
+    expect(page.get_by_text("CLAHE clip limit")).to_be_visible()
+    page.context.close()
+
+    assert external_requests == []

@@ -1,0 +1,339 @@
+"""Tests of `load_grayscale` on real radiographs in every accepted container and mode."""
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+from bone_fracture import InvalidImageError, load_grayscale
+from bone_fracture import decoding
+
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+@pytest.fixture
+def gray(original_xray) -> np.ndarray:
+    """The 488x640 original radiograph, whose grey levels span the full 0-255 range."""
+    pixels = load_grayscale(original_xray)
+    assert (pixels.min(), pixels.max()) == (0, 255)
+    return pixels
+
+
+def write_dicom(path: Path, pixels: np.ndarray, photometric: str, bits_stored: int, **elements) -> Path:
+    """Write `pixels` as an uncompressed DICOM Part 10 file with the given data elements."""
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+    dataset = Dataset()
+    dataset.file_meta = file_meta
+    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "DX"
+    # Colour pixels are (rows, columns, samples). Monochrome ones are (rows, columns) or (frames, rows, columns).
+    dataset.Rows, dataset.Columns = pixels.shape[:2] if photometric == "RGB" else pixels.shape[-2:]
+    dataset.SamplesPerPixel = 3 if photometric == "RGB" else 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated = pixels.dtype.itemsize * 8
+    dataset.BitsStored = bits_stored
+    dataset.HighBit = bits_stored - 1
+    dataset.PixelRepresentation = 0
+    for keyword, value in elements.items():
+        setattr(dataset, keyword, value)
+    dataset.PixelData = pixels.tobytes()
+
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def save_png(path: Path, image: Image.Image, **options) -> Path:
+    image.save(path, format="PNG", **options)
+    return path
+
+
+# --- containers and sources -----------------------------------------------
+
+
+def test_jpeg_decodes_to_uint8(fractured_xray):
+    pixels = load_grayscale(fractured_xray)
+    assert (pixels.shape, pixels.dtype) == ((224, 224), np.uint8)
+
+
+def test_png_matches_jpeg_pixels(tmp_path, gray):
+    path = save_png(tmp_path / "xray.png", Image.fromarray(gray))
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+@pytest.mark.parametrize("kind", ["path", "str", "bytes", "stream", "pillow"])
+def test_source_kinds_agree(original_xray, gray, kind):
+    sources = {
+        "path": lambda: original_xray,
+        "str": lambda: str(original_xray),
+        "bytes": lambda: original_xray.read_bytes(),
+        "stream": lambda: io.BytesIO(original_xray.read_bytes()),
+        "pillow": lambda: Image.open(original_xray),
+    }
+    assert np.array_equal(load_grayscale(sources[kind]()), gray)
+
+
+def test_uint8_array_passes_through(gray):
+    assert load_grayscale(gray) is gray
+
+
+def test_rgb_array_converted(gray):
+    assert np.array_equal(load_grayscale(np.stack([gray] * 3, axis=-1)), gray)
+
+
+def test_uint16_array_stretched(gray):
+    assert np.array_equal(load_grayscale(gray.astype(np.uint16) * 16 + 1000), gray)
+
+
+# --- EXIF orientation -----------------------------------------------------
+
+# EXIF Orientation value -> the np.rot90 turns (counter-clockwise) that display the image upright.
+ORIENTATION_TURNS = {3: 2, 6: -1, 8: 1}
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", sorted(ORIENTATION_TURNS))
+def test_exif_orientation_applied(tmp_path, original_xray, orientation, image_format):
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION_TAG] = orientation
+    with Image.open(original_xray) as image:
+        # Encode both copies alike, so JPEG re-compression changes them equally.
+        image.save(tmp_path / "upright", format=image_format)
+        image.save(tmp_path / "tagged", format=image_format, exif=exif)
+
+    expected = np.rot90(load_grayscale(tmp_path / "upright"), ORIENTATION_TURNS[orientation])
+    assert np.array_equal(load_grayscale(tmp_path / "tagged"), expected)
+
+
+def test_exif_orientation_6_transposes_shape(tmp_path, original_xray):
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION_TAG] = 6
+    with Image.open(original_xray) as image:
+        image.save(tmp_path / "tagged.jpg", exif=exif)
+    assert load_grayscale(tmp_path / "tagged.jpg").shape == (488, 640)
+
+
+def test_exif_orientation_on_pillow_image(tmp_path, original_xray, gray):
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION_TAG] = 6
+    with Image.open(original_xray) as image:
+        image.save(tmp_path / "tagged.png", exif=exif)
+    with Image.open(tmp_path / "tagged.png") as tagged:
+        assert np.array_equal(load_grayscale(tagged), np.rot90(gray, -1))
+
+
+# --- Pillow modes ---------------------------------------------------------
+
+
+def grayscale_palette_image(gray: np.ndarray) -> Image.Image:
+    image = Image.frombytes("P", (gray.shape[1], gray.shape[0]), gray.tobytes())
+    image.putpalette([level for index in range(256) for level in (index, index, index)])
+    return image
+
+
+MODE_BUILDERS = {
+    "L": lambda gray: Image.fromarray(gray),
+    "LA": lambda gray: Image.fromarray(np.stack([gray, np.full_like(gray, 255)], axis=-1)),
+    "RGB": lambda gray: Image.fromarray(np.stack([gray] * 3, axis=-1)),
+    "RGBA": lambda gray: Image.fromarray(np.stack([gray] * 3 + [np.full_like(gray, 255)], axis=-1)),
+    "P": grayscale_palette_image,
+    # Values 1000-5080 fill a small part of the 16-bit range, as 12-bit detector data stored in 16 bits does.
+    "I;16": lambda gray: Image.fromarray(gray.astype(np.uint16) * 16 + 1000),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODE_BUILDERS))
+def test_png_mode_written(tmp_path, gray, mode):
+    path = save_png(tmp_path / "xray.png", MODE_BUILDERS[mode](gray))
+    with Image.open(path) as image:
+        assert image.mode == mode
+
+
+@pytest.mark.parametrize("mode", sorted(MODE_BUILDERS))
+def test_png_mode_decodes_to_gray(tmp_path, gray, mode):
+    path = save_png(tmp_path / "xray.png", MODE_BUILDERS[mode](gray))
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_16_bit_png_uses_its_range(tmp_path, gray):
+    path = save_png(tmp_path / "xray.png", MODE_BUILDERS["I;16"](gray))
+    pixels = load_grayscale(path)
+    assert pixels.min() == 0
+    assert pixels.max() == 255
+
+
+def test_transparent_pixels_become_black(tmp_path, gray):
+    alpha = np.full_like(gray, 255)
+    alpha[:100] = 0
+    path = save_png(tmp_path / "xray.png", Image.fromarray(np.stack([gray] * 3 + [alpha], axis=-1)))
+
+    pixels = load_grayscale(path)
+
+    assert not pixels[:100].any()
+    assert np.array_equal(pixels[100:], gray[100:])
+
+
+def test_palette_transparency_becomes_black(tmp_path, gray):
+    image = grayscale_palette_image(gray)
+    path = save_png(tmp_path / "xray.png", image, transparency=255)
+    pixels = load_grayscale(path)
+    assert not pixels[gray == 255].any()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "CMYK"])
+def test_jpeg_mode_decodes_to_gray(tmp_path, gray, mode):
+    Image.fromarray(gray).convert(mode).save(tmp_path / "xray.jpg", quality=95)
+    diff = np.abs(load_grayscale(tmp_path / "xray.jpg").astype(np.int16) - gray)
+    assert diff.mean() < 2.0
+
+
+# --- DICOM ----------------------------------------------------------------
+
+
+def test_dicom_monochrome2_8_bit(tmp_path, gray):
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_monochrome2_16_bit(tmp_path, gray):
+    path = write_dicom(tmp_path / "xray.dcm", gray.astype(np.uint16) * 257, "MONOCHROME2", bits_stored=16)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_12_bit_uses_its_range(tmp_path, gray):
+    path = write_dicom(tmp_path / "xray.dcm", gray.astype(np.uint16) * 16, "MONOCHROME2", bits_stored=12)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_monochrome1_inverted(tmp_path, gray):
+    # MONOCHROME1 stores bone dark: the decoded image must show it bright again.
+    stored = 4095 - gray.astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "xray.dcm", stored, "MONOCHROME1", bits_stored=12)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_rescale_slope_intercept(tmp_path, gray):
+    path = write_dicom(
+        tmp_path / "xray.dcm",
+        gray.astype(np.uint16) * 16,
+        "MONOCHROME2",
+        bits_stored=12,
+        RescaleSlope=0.5,
+        RescaleIntercept=-1024,
+    )
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def expected_windowed(stored: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Apply the DICOM linear VOI window (PS3.3 C.11.2.1.2.1, as pydicom 3.0 implements it), scaled to 0-255."""
+    scaled = (stored.astype(np.float64) - (center - 0.5)) / (width - 1) + 0.5
+    return np.clip(scaled, 0.0, 1.0) * 255.0
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_dicom_voi_window_applied(tmp_path, gray, photometric):
+    levels = gray.astype(np.uint16) * 16
+    stored = levels if photometric == "MONOCHROME2" else 4095 - levels
+    # A window of half the 12-bit range, centred: the darkest and brightest quarters saturate.
+    path = write_dicom(
+        tmp_path / "xray.dcm", stored, photometric, bits_stored=12, WindowCenter=2048, WindowWidth=2048
+    )
+
+    diff = np.abs(load_grayscale(path) - expected_windowed(levels, 2048, 2048))
+
+    assert diff.max() <= 1.0
+
+
+def test_dicom_window_saturates_outside(tmp_path, gray):
+    levels = gray.astype(np.uint16) * 16
+    path = write_dicom(
+        tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, WindowCenter=2048, WindowWidth=2048
+    )
+    pixels = load_grayscale(path)
+    assert not pixels[levels < 1024].any()
+    assert (pixels[levels > 3072] == 255).all()
+
+
+def test_dicom_first_frame_used(tmp_path, gray):
+    frames = np.stack([gray, 255 - gray])
+    path = write_dicom(tmp_path / "xray.dcm", frames, "MONOCHROME2", bits_stored=8, NumberOfFrames=2)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_rgb_averaged(tmp_path, gray):
+    path = write_dicom(
+        tmp_path / "xray.dcm", np.stack([gray] * 3, axis=-1), "RGB", bits_stored=8, PlanarConfiguration=0
+    )
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_from_bytes(tmp_path, gray):
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    assert np.array_equal(load_grayscale(path.read_bytes()), gray)
+
+
+# --- invalid input --------------------------------------------------------
+
+
+def write_text(path: Path) -> Path:
+    path.write_text("Patient notes: no radiograph here.\n")
+    return path
+
+
+def write_empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def write_truncated_jpeg(path: Path, source: Path) -> Path:
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def write_truncated_dicom(path: Path, source: Path) -> Path:
+    write_dicom(path, load_grayscale(source), "MONOCHROME2", bits_stored=8)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+INVALID_FILES = {
+    "notes.txt": lambda path, source: write_text(path),
+    "renamed-notes.jpg": lambda path, source: write_text(path),
+    "empty.png": lambda path, source: write_empty(path),
+    "truncated.jpg": write_truncated_jpeg,
+    "truncated.dcm": write_truncated_dicom,
+    "missing.jpg": lambda path, source: path,
+}
+
+
+@pytest.mark.parametrize("file_name", list(INVALID_FILES))
+def test_invalid_file_names_file(tmp_path, original_xray, file_name):
+    path = INVALID_FILES[file_name](tmp_path / file_name, original_xray)
+    with pytest.raises(InvalidImageError, match=re.escape(file_name)):
+        load_grayscale(path)
+
+
+def test_invalid_bytes_rejected():
+    with pytest.raises(InvalidImageError, match=re.escape("<bytes> is not a readable image")):
+        load_grayscale(b"not an image")
+
+
+def test_too_many_pixels_rejected(monkeypatch, original_xray):
+    monkeypatch.setattr(decoding, "MAX_IMAGE_PIXELS", 100_000)
+    with pytest.raises(InvalidImageError, match="488x640 pixels"):
+        load_grayscale(original_xray)
+
+
+def test_invalid_image_error_is_value_error():
+    assert issubclass(InvalidImageError, ValueError)

@@ -1,0 +1,397 @@
+"""Tests of the training package: data loading and grouping, augmentation, metrics and `train.train.main`.
+
+Training runs in-process on the 12-image fixture folder with a two-stage CNN
+on 64 px inputs, so a run takes seconds. It checks the plumbing, not accuracy.
+"""
+
+import json
+import math
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import XRAY_FOLDER
+
+from bone_fracture import LABELS, FracturePredictor, XrayImageProcessor
+from train.augment import AugmentationConfig, augment_batch
+from train.data import (
+    add_group_column,
+    grouped_holdout_split,
+    load_image_folder,
+    preprocess_dataset,
+    source_radiograph_id,
+)
+from train.metrics import compute_metrics
+from train.train import main as train_main
+
+HOLDOUT_FRACTION = 0.45
+
+# Processor parameters that differ from the defaults and from `training_args`,
+# as command-line options and as `preprocessor_config.json` stores them.
+PROCESSOR_OPTIONS = {
+    "--clahe_clip_limit": ("3.0", "clahe_clip_limit", 3.0),
+    "--clahe_tile_grid_size": ("4", "clahe_tile_grid_size", [4, 4]),
+    "--blur_kernel_size": ("5", "blur_kernel_size", 5),
+    "--blur_sigma": ("1.5", "blur_sigma", 1.5),
+    "--image_size": ("96", "size", {"height": 96, "width": 96}),
+}
+
+
+def training_args(data_dir, output_dir, cache_dir, *extra: str) -> list[str]:
+    return [
+        "--train_dir", str(data_dir),
+        "--output_dir", str(output_dir),
+        "--cache_dir", str(cache_dir),
+        "--per_device_train_batch_size", "4",
+        "--holdout_fraction", str(HOLDOUT_FRACTION),
+        "--mixed_precision", "no",
+        "--image_size", "64",
+        "--hidden_sizes", "8", "16",
+        *extra,
+    ]  # fmt: skip
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+# --- one training step ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("one-step")
+    processor_options = []
+    for option, (value, _, _) in PROCESSOR_OPTIONS.items():
+        processor_options += [option, value]
+
+    train_main(
+        training_args(XRAY_FOLDER, root / "model", root / "cache", "--max_train_steps", "1", *processor_options)
+    )
+    return root / "model"
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["config.json", "model.safetensors", "preprocessor_config.json", "validation_metrics.json", "training_log.json"],
+)
+def test_training_writes_file(trained_dir, file_name):
+    assert (trained_dir / file_name).is_file()
+
+
+def test_training_writes_checkpoint(trained_dir):
+    assert (trained_dir / "checkpoints" / "epoch_0" / "training_state.json").is_file()
+
+
+def test_trained_model_loads_as_predictor(trained_dir, fractured_xray):
+    probabilities = FracturePredictor.from_pretrained(trained_dir).predict(fractured_xray).probabilities
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("option", sorted(PROCESSOR_OPTIONS))
+def test_processor_option_saved(trained_dir, option):
+    _, name, expected = PROCESSOR_OPTIONS[option]
+    assert read_json(trained_dir / "preprocessor_config.json")[name] == expected
+
+
+def test_architecture_options_saved(trained_dir):
+    assert read_json(trained_dir / "config.json")["hidden_sizes"] == [8, 16]
+
+
+def test_training_log_one_step(trained_dir):
+    log = read_json(trained_dir / "training_log.json")
+    assert [(record["epoch"], record["step"]) for record in log] == [(0, 1)]
+
+
+def test_validation_on_holdout_images(trained_dir):
+    # StratifiedGroupKFold with 2 folds holds out 3 of the 6 source radiographs: 6 images.
+    assert read_json(trained_dir / "validation_metrics.json")["num_images"] == 6
+
+
+def test_validation_metrics_finite(trained_dir):
+    assert math.isfinite(read_json(trained_dir / "validation_metrics.json")["roc_auc"])
+
+
+# --- resuming -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """Train 2 steps (one per epoch), then resume from the latest checkpoint up to 3 steps."""
+    root = tmp_path_factory.mktemp("resume")
+    output_dir = root / "model"
+    arguments = training_args(XRAY_FOLDER, output_dir, root / "cache")
+
+    train_main([*arguments, "--max_train_steps", "2"])
+    first = {
+        "log": read_json(output_dir / "training_log.json"),
+        "checkpoints": sorted(path.name for path in (output_dir / "checkpoints").iterdir()),
+    }
+
+    train_main([*arguments, "--max_train_steps", "3", "--resume_from_checkpoint", "latest"])
+    second = {
+        "log": read_json(output_dir / "training_log.json"),
+        "checkpoints": sorted(path.name for path in (output_dir / "checkpoints").iterdir()),
+    }
+    return first, second
+
+
+def epochs_and_steps(log: list[dict]) -> list[tuple[int, int]]:
+    return [(record["epoch"], record["step"]) for record in log]
+
+
+def test_first_run_two_epochs(resumed_run):
+    first, _ = resumed_run
+    assert epochs_and_steps(first["log"]) == [(0, 1), (1, 2)]
+
+
+def test_only_latest_checkpoint_kept(resumed_run):
+    first, _ = resumed_run
+    assert first["checkpoints"] == ["epoch_1"]
+
+
+def test_resume_continues_at_next_epoch(resumed_run):
+    _, second = resumed_run
+    assert epochs_and_steps(second["log"]) == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_resume_keeps_earlier_history(resumed_run):
+    first, second = resumed_run
+    assert second["log"][:2] == first["log"]
+
+
+def test_resume_writes_new_checkpoint(resumed_run):
+    _, second = resumed_run
+    assert second["checkpoints"] == ["epoch_2"]
+
+
+def test_resume_without_checkpoint_fails(tmp_path):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache")
+    with pytest.raises(FileNotFoundError, match="No checkpoint found for --resume_from_checkpoint latest"):
+        train_main([*arguments, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
+
+
+def test_even_blur_kernel_option_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--train_dir", "unused", "--output_dir", str(tmp_path), "--blur_kernel_size", "4"])
+    assert "--blur_kernel_size must be odd, got 4." in capsys.readouterr().err
+
+
+# --- data loading and grouping --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fixture_train_split(tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("datasets-cache")
+    return add_group_column(load_image_folder(str(XRAY_FOLDER), cache_dir=str(cache_dir))["train"])
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [
+        ("10-rotated1-rotated2.jpg", "10"),
+        ("10-rotated1.jpg", "10"),
+        ("10.jpg", "10"),
+        ("train/fractured/7-rotated3.png", "7"),
+    ],
+)
+def test_source_radiograph_id(file_name, expected):
+    assert source_radiograph_id(file_name) == expected
+
+
+def test_image_folder_splits(tmp_path):
+    dataset = load_image_folder(str(XRAY_FOLDER), cache_dir=str(tmp_path))
+    assert sorted(dataset) == ["train", "validation"]
+
+
+def test_image_folder_class_names(fixture_train_split):
+    assert tuple(fixture_train_split.features["label"].names) == LABELS
+
+
+def test_group_includes_label(fixture_train_split):
+    # Id 12 exists in both class folders: two different radiographs.
+    groups = dict(zip(fixture_train_split["file_name"], fixture_train_split["group"]))
+    assert groups["12-rotated1.jpg"] == "fractured/12"
+    assert groups["12-rotated1-rotated1.jpg"] == "not_fractured/12"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_holdout_split_disjoint_groups(fixture_train_split, seed):
+    train_split, holdout = grouped_holdout_split(fixture_train_split, HOLDOUT_FRACTION, seed)
+    assert not set(train_split["group"]) & set(holdout["group"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_holdout_split_keeps_every_row(fixture_train_split, seed):
+    train_split, holdout = grouped_holdout_split(fixture_train_split, HOLDOUT_FRACTION, seed)
+    assert sorted([*train_split["file_name"], *holdout["file_name"]]) == sorted(fixture_train_split["file_name"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_holdout_split_both_classes(fixture_train_split, seed):
+    train_split, holdout = grouped_holdout_split(fixture_train_split, HOLDOUT_FRACTION, seed)
+    assert set(train_split["label"]) == {0, 1}
+    assert set(holdout["label"]) == {0, 1}
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.1, 0.5, 0.7])
+def test_invalid_holdout_fraction_rejected(fixture_train_split, fraction):
+    with pytest.raises(ValueError, match=re.escape(f"got {fraction}.")):
+        grouped_holdout_split(fixture_train_split, fraction, seed=0)
+
+
+def test_holdout_missing_class_rejected(tmp_path):
+    # One fractured radiograph (two rotated copies) and three normal ones: with
+    # seed 0, the fractured group lands on the training side only.
+    data_dir = tmp_path / "data"
+    shutil.copytree(XRAY_FOLDER / "train" / "not_fractured", data_dir / "train" / "not_fractured")
+    (data_dir / "train" / "fractured").mkdir()
+    for path in (XRAY_FOLDER / "train" / "fractured").glob("10-*"):
+        shutil.copy(path, data_dir / "train" / "fractured")
+    dataset = add_group_column(load_image_folder(str(data_dir), cache_dir=str(tmp_path / "cache"))["train"])
+
+    with pytest.raises(ValueError, match="has no images of class fractured"):
+        grouped_holdout_split(dataset, HOLDOUT_FRACTION, seed=0)
+
+
+def test_wrong_class_folders_rejected(tmp_path):
+    for class_name, source in [("broken", "fractured"), ("normal", "not_fractured")]:
+        shutil.copytree(XRAY_FOLDER / "train" / source, tmp_path / "data" / "train" / class_name)
+    with pytest.raises(ValueError, match=re.escape("expected folders named ('fractured', 'not_fractured')")):
+        load_image_folder(str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"))
+
+
+def test_file_data_source_rejected(fractured_xray):
+    with pytest.raises(ValueError, match="is a file"):
+        load_image_folder(str(fractured_xray))
+
+
+def test_preprocessed_pixels_match_processor(fixture_train_split):
+    processor = XrayImageProcessor(size={"height": 64, "width": 64})
+    preprocessed = preprocess_dataset(fixture_train_split.select(range(2)), processor)
+    row = preprocessed[1]
+    source = XRAY_FOLDER / "train" / LABELS[row["label"]] / row["file_name"]
+    assert np.array_equal(np.asarray(row["pixels"], dtype=np.uint8), processor.enhance(source))
+
+
+# --- augmentation ---------------------------------------------------------
+
+
+@pytest.fixture
+def xray_batch(fractured_xray, normal_xray, original_xray) -> torch.Tensor:
+    """Three real preprocessed radiographs as uint8, shape (3, 224, 224)."""
+    processor = XrayImageProcessor()
+    return torch.from_numpy(np.stack([processor.enhance(path) for path in (fractured_xray, normal_xray, original_xray)]))
+
+
+IDENTITY = AugmentationConfig(
+    max_rotation_degrees=0.0,
+    horizontal_flip_probability=0.0,
+    vertical_flip_probability=0.0,
+    scale_range=(1.0, 1.0),
+    max_translation_fraction=0.0,
+    brightness_range=0.0,
+    contrast_range=0.0,
+)
+
+
+def augment(pixels: torch.Tensor, seed: int, config: AugmentationConfig = AugmentationConfig()) -> torch.Tensor:
+    return augment_batch(pixels, config, torch.Generator().manual_seed(seed))
+
+
+def test_augment_keeps_shape(xray_batch):
+    assert augment(xray_batch, seed=0).shape == xray_batch.shape
+
+
+def test_augment_returns_float32(xray_batch):
+    assert augment(xray_batch, seed=0).dtype == torch.float32
+
+
+def test_augment_stays_in_range(xray_batch):
+    augmented = augment(xray_batch, seed=0)
+    assert augmented.min() >= 0.0
+    assert augmented.max() <= 255.0
+
+
+def test_augment_same_seed_same_output(xray_batch):
+    assert torch.equal(augment(xray_batch, seed=7), augment(xray_batch, seed=7))
+
+
+def test_augment_other_seed_differs(xray_batch):
+    assert not torch.equal(augment(xray_batch, seed=7), augment(xray_batch, seed=8))
+
+
+def test_augment_changes_images(xray_batch):
+    assert not torch.allclose(augment(xray_batch, seed=0), xray_batch.float())
+
+
+def test_augment_uint8_and_float_agree(xray_batch):
+    assert torch.equal(augment(xray_batch, seed=3), augment(xray_batch.float(), seed=3))
+
+
+# Bilinear resampling on the identity grid leaves float rounding of about 1e-3 grey levels.
+RESAMPLING_TOLERANCE = 0.01
+
+
+def test_identity_augmentation_keeps_pixels(xray_batch):
+    augmented = augment(xray_batch, seed=0, config=IDENTITY)
+    assert torch.allclose(augmented, xray_batch.float(), atol=RESAMPLING_TOLERANCE)
+
+
+@pytest.mark.parametrize(("flip", "dim"), [("horizontal_flip_probability", -1), ("vertical_flip_probability", -2)])
+def test_flip_mirrors_image(xray_batch, flip, dim):
+    config = AugmentationConfig(**{**IDENTITY.__dict__, flip: 1.0})
+    augmented = augment(xray_batch, seed=0, config=config)
+    assert torch.allclose(augmented, xray_batch.flip(dim).float(), atol=RESAMPLING_TOLERANCE)
+
+
+# --- metrics --------------------------------------------------------------
+
+# Ten radiographs, fractured (index 0) first. At threshold 0.5, the fractured
+# 0.9, 0.8 and 0.6 are true positives and 0.4 is a false negative. The normal
+# 0.7 and 0.5 are false positives, because a probability equal to the
+# threshold counts as positive. The other four normals are true negatives.
+LABELS_EXAMPLE = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+PROBABILITIES_EXAMPLE = np.array([0.9, 0.8, 0.4, 0.6, 0.7, 0.3, 0.2, 0.1, 0.5, 0.05])
+
+EXPECTED_METRICS = {
+    "accuracy": 7 / 10,
+    "precision": 3 / 5,
+    "recall": 3 / 4,
+    "specificity": 4 / 6,
+    "f1": 2 * (3 / 5) * (3 / 4) / (3 / 5 + 3 / 4),
+    # Of the 4 x 6 fractured/normal pairs, 21 rank the fractured one higher:
+    # 0.9 and 0.8 beat all 6, 0.6 beats 5 and 0.4 beats 4.
+    "roc_auc": 21 / 24,
+    "threshold": 0.5,
+    "num_images": 10,
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_METRICS))
+def test_metric_matches_hand_count(name):
+    metrics = compute_metrics(LABELS_EXAMPLE, PROBABILITIES_EXAMPLE)
+    assert metrics[name] == pytest.approx(EXPECTED_METRICS[name])
+
+
+def test_confusion_matrix_hand_count():
+    metrics = compute_metrics(LABELS_EXAMPLE, PROBABILITIES_EXAMPLE)
+    expected = {"true_positive": 3, "false_negative": 1, "false_positive": 2, "true_negative": 4}
+    assert metrics["confusion_matrix"] == expected
+
+
+def test_higher_threshold_fewer_positives():
+    metrics = compute_metrics(LABELS_EXAMPLE, PROBABILITIES_EXAMPLE, threshold=0.55)
+    assert metrics["confusion_matrix"]["false_positive"] == 1
+
+
+def test_single_class_auc_is_nan():
+    metrics = compute_metrics(np.zeros(4, dtype=int), np.array([0.9, 0.8, 0.4, 0.6]))
+    assert math.isnan(metrics["roc_auc"])
+
+
+def test_metrics_survive_json():
+    metrics = compute_metrics(LABELS_EXAMPLE, PROBABILITIES_EXAMPLE)
+    assert json.loads(json.dumps(metrics)) == metrics
