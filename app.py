@@ -122,8 +122,10 @@ UI_TEXT = {
         "error_no_file": "No file uploaded. Upload a JPEG, PNG or DICOM (.dcm) X-ray first.",
         "error_empty_file": "{file_name} is empty. Upload a JPEG, PNG or DICOM (.dcm) X-ray.",
         "error_unreadable_file": (
-            "{file_name} could not be read as an X-ray image. Upload a JPEG, PNG or DICOM (.dcm) "
-            "file of at most {max_megapixels} megapixels."
+            "{file_name} could not be read as an X-ray image. Upload a JPEG, PNG or DICOM (.dcm) file."
+        ),
+        "error_too_large": (
+            "{file_name} has more than {max_megapixels} megapixels. Downscale it and upload it again."
         ),
     },
     "id": {
@@ -192,7 +194,11 @@ UI_TEXT = {
         "error_empty_file": "{file_name} kosong. Unggah citra sinar-X JPEG, PNG, atau DICOM (.dcm).",
         "error_unreadable_file": (
             "{file_name} tidak dapat dibaca sebagai citra sinar-X. Unggah berkas JPEG, PNG, atau "
-            "DICOM (.dcm) berukuran paling besar {max_megapixels} megapiksel."
+            "DICOM (.dcm)."
+        ),
+        "error_too_large": (
+            "{file_name} berukuran lebih dari {max_megapixels} megapiksel. Perkecil citra lalu "
+            "unggah kembali."
         ),
     },
 }
@@ -357,7 +363,11 @@ def build_translations(processor: XrayImageProcessor, eval_rows: list[EvalRow]) 
     return translations
 
 
-def upload_error(file_path: str | None, error: Exception | None, language: str) -> gr.Error:
+# Translation key of the message for each `InvalidImageError.reason`.
+ERROR_TEXT_KEYS = {"empty": "error_empty_file", "too_large": "error_too_large"}
+
+
+def upload_error(file_path: str | None, error: InvalidImageError | None, language: str) -> gr.Error:
     """Log a rejected upload and return the translated `gr.Error` to raise."""
     text = UI_TEXT[language]
     if file_path is None:
@@ -367,8 +377,8 @@ def upload_error(file_path: str | None, error: Exception | None, language: str) 
         logger.warning("Rejected upload %s: %s", file_name, error)
         # gr.Error renders its message as HTML, and the file name comes from the user.
         fields = {"file_name": html.escape(file_name), "max_megapixels": MAX_IMAGE_PIXELS // 1_000_000}
-        is_empty = Path(file_path).is_file() and Path(file_path).stat().st_size == 0
-        message = text["error_empty_file" if is_empty else "error_unreadable_file"].format(**fields)
+        key = ERROR_TEXT_KEYS.get(getattr(error, "reason", None), "error_unreadable_file")
+        message = text[key].format(**fields)
     return gr.Error(message, title=text["error_title"], print_exception=False)
 
 

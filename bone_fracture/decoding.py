@@ -28,14 +28,26 @@ MAX_IMAGE_PIXELS = 100_000_000
 
 
 class InvalidImageError(ValueError):
-    """Raised when a file cannot be decoded as a radiograph."""
+    """Raised when a file cannot be decoded as a radiograph.
+
+    `reason` is one of `REASONS`, so a user interface can word the message in
+    its own language; the exception text itself is English.
+    """
+
+    REASONS = ("not_found", "empty", "unreadable", "too_large")
+
+    def __init__(self, message: str, reason: str = "unreadable"):
+        if reason not in self.REASONS:
+            raise ValueError(f"Unknown reason {reason!r}; expected one of {self.REASONS}.")
+        super().__init__(message)
+        self.reason = reason
 
 
 def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
-            raise InvalidImageError(f"Image file not found: {path}")
+            raise InvalidImageError(f"Image file not found: {path}", reason="not_found")
         return path.read_bytes(), path.name
     if isinstance(source, bytes):
         return source, "<bytes>"
@@ -113,7 +125,7 @@ def load_grayscale(source: ImageSource) -> np.ndarray:
 
     data, name = _read_bytes(source)
     if not data:
-        raise InvalidImageError(f"{name} is empty.")
+        raise InvalidImageError(f"{name} is empty.", reason="empty")
     if is_dicom(data):
         return _decode_dicom(data, name)
 
@@ -122,11 +134,14 @@ def load_grayscale(source: ImageSource) -> np.ndarray:
             if image.width * image.height > MAX_IMAGE_PIXELS:
                 raise InvalidImageError(
                     f"{name} has {image.width}x{image.height} pixels, more than the "
-                    f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading."
+                    f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
+                    reason="too_large",
                 )
             image.load()
             return pil_to_grayscale(ImageOps.exif_transpose(image))
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
-        raise InvalidImageError(
-            f"{name} is not a readable image ({error}). Upload a JPEG, PNG or DICOM file."
-        ) from error
+    except UnidentifiedImageError as error:
+        raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.") from error
+    except Image.DecompressionBombError as error:
+        raise InvalidImageError(f"{name} has too many pixels: {error}", reason="too_large") from error
+    except (OSError, SyntaxError) as error:
+        raise InvalidImageError(f"{name} is damaged or truncated ({error}).") from error

@@ -324,15 +324,46 @@ def test_invalid_file_names_file(tmp_path, original_xray, file_name):
         load_grayscale(path)
 
 
+# The reason an interface translates for each kind of invalid file.
+INVALID_FILE_REASONS = {
+    "notes.txt": "unreadable",
+    "renamed-notes.jpg": "unreadable",
+    "empty.png": "empty",
+    "truncated.jpg": "unreadable",
+    "truncated.dcm": "unreadable",
+    "missing.jpg": "not_found",
+}
+
+
+@pytest.mark.parametrize("file_name", list(INVALID_FILES))
+def test_invalid_file_reason(tmp_path, original_xray, file_name):
+    path = INVALID_FILES[file_name](tmp_path / file_name, original_xray)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == INVALID_FILE_REASONS[file_name]
+
+
 def test_invalid_bytes_rejected():
-    with pytest.raises(InvalidImageError, match=re.escape("<bytes> is not a readable image")):
+    with pytest.raises(InvalidImageError, match=re.escape("<bytes> is not a JPEG, PNG or DICOM image")):
         load_grayscale(b"not an image")
+
+
+def test_invalid_message_hides_stream():
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(b"not an image")
+    assert "BytesIO" not in str(raised.value)
+
+
+def test_unknown_reason_rejected():
+    with pytest.raises(ValueError, match="'mystery'"):
+        InvalidImageError("message", reason="mystery")
 
 
 def test_too_many_pixels_rejected(monkeypatch, original_xray):
     monkeypatch.setattr(decoding, "MAX_IMAGE_PIXELS", 100_000)
-    with pytest.raises(InvalidImageError, match="488x640 pixels"):
+    with pytest.raises(InvalidImageError, match="488x640 pixels") as raised:
         load_grayscale(original_xray)
+    assert raised.value.reason == "too_large"
 
 
 def test_invalid_image_error_is_value_error():
