@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 
 from huggingface_hub import HfApi, snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +32,19 @@ def resolve_model_dir(
         raise ValueError(f"{path} is a file; expected a model folder or a Hub repo id.")
 
     logger.info("Fetching model %s (revision %s) from the Hub", model_id_or_path, revision or "main")
-    local_dir = snapshot_download(
-        repo_id=str(model_id_or_path),
-        revision=revision,
-        cache_dir=cache_dir,
-        local_files_only=local_files_only,
-        allow_patterns=MODEL_FILE_PATTERNS,
-    )
+    try:
+        local_dir = snapshot_download(
+            repo_id=str(model_id_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            allow_patterns=MODEL_FILE_PATTERNS,
+        )
+    except LocalEntryNotFoundError as error:
+        raise FileNotFoundError(
+            f"Model {model_id_or_path} is neither a local folder nor in the Hub cache, and the Hub "
+            f"could not be reached ({error}). Pass a local model folder, or download it once online."
+        ) from error
     return Path(local_dir)
 
 

@@ -1,0 +1,116 @@
+"""Evaluation of a saved model on an image-folder split, and the generated results tables."""
+
+import json
+import shutil
+
+import pytest
+from conftest import COMMITTED_MODEL_DIR
+
+from train import evaluate_model, make_results
+
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "validation_metrics.json",
+    "training_log.json",
+)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    target = tmp_path / "models" / "custom-cnn"
+    target.mkdir(parents=True)
+    for name in MODEL_FILES:
+        shutil.copy(COMMITTED_MODEL_DIR / name, target / name)
+    return target
+
+
+def run_evaluation(model_dir, xray_folder, tmp_path, split="validation", split_name="val"):
+    return evaluate_model.main([
+        "--model_dir", str(model_dir),
+        "--data_dir", str(xray_folder),
+        "--split", split,
+        "--split_name", split_name,
+        "--cache_dir", str(tmp_path / "cache"),
+    ])
+
+
+def test_evaluation_writes_results(model_dir, xray_folder, tmp_path):
+    run_evaluation(model_dir, xray_folder, tmp_path)
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert results["splits"]["val"]["num_images"] == 4
+
+
+def test_evaluation_counts_radiographs(model_dir, xray_folder, tmp_path):
+    metrics = run_evaluation(model_dir, xray_folder, tmp_path)
+    assert metrics["num_radiographs"] == 4
+
+
+def test_evaluation_confusion_matrix_total(model_dir, xray_folder, tmp_path):
+    metrics = run_evaluation(model_dir, xray_folder, tmp_path)
+    assert sum(metrics["confusion_matrix"].values()) == 4
+
+
+def test_evaluation_keeps_other_splits(model_dir, xray_folder, tmp_path):
+    run_evaluation(model_dir, xray_folder, tmp_path)
+    run_evaluation(model_dir, xray_folder, tmp_path, split="train", split_name="train")
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert sorted(results["splits"]) == ["train", "val"]
+
+
+def test_evaluation_unknown_split(model_dir, xray_folder, tmp_path):
+    with pytest.raises(ValueError, match="'test' not found"):
+        run_evaluation(model_dir, xray_folder, tmp_path, split="test")
+
+
+@pytest.fixture
+def evaluated_models(model_dir, xray_folder, tmp_path):
+    run_evaluation(model_dir, xray_folder, tmp_path)
+    return model_dir.parent
+
+
+def write_readme(path):
+    path.write_text(f"# Title\n\n{make_results.START_MARKER}\nold table\n{make_results.END_MARKER}\n\nAfter.\n")
+    return path
+
+
+def run_make_results(models_dir, tmp_path):
+    readme = write_readme(tmp_path / "README.md")
+    page = tmp_path / "docs" / "RESULTS.md"
+    make_results.main(["--models_dir", str(models_dir), "--readmes", str(readme), "--results_page", str(page)])
+    return readme.read_text(), page.read_text()
+
+
+def test_results_table_has_model_row(evaluated_models, tmp_path):
+    readme, _ = run_make_results(evaluated_models, tmp_path)
+    assert "| custom-cnn (this repository) |" in readme
+
+
+def test_results_table_has_baseline(evaluated_models, tmp_path):
+    readme, _ = run_make_results(evaluated_models, tmp_path)
+    assert "| custom CNN (original project, Keras) | 0.79 | 0.82 | 0.82 | 0.79 |" in readme
+
+
+def test_results_replace_old_table(evaluated_models, tmp_path):
+    readme, _ = run_make_results(evaluated_models, tmp_path)
+    assert "old table" not in readme
+
+
+def test_results_keep_surrounding_text(evaluated_models, tmp_path):
+    readme, _ = run_make_results(evaluated_models, tmp_path)
+    assert readme.endswith("After.\n")
+
+
+def test_results_page_shows_budget(evaluated_models, tmp_path):
+    _, page = run_make_results(evaluated_models, tmp_path)
+    log = json.loads((evaluated_models / "custom-cnn" / "training_log.json").read_text())
+    assert f"| custom-cnn | 224x224 | {len(log)} |" in page
+
+
+def test_results_need_markers(evaluated_models, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# No markers\n")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
+                           "--results_page", str(tmp_path / "RESULTS.md")])
