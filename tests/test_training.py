@@ -19,11 +19,14 @@ from train.augment import AugmentationConfig, augment_batch
 from train.data import (
     add_group_column,
     grouped_holdout_split,
+    keep_source_radiographs,
     load_image_folder,
     preprocess_dataset,
     source_radiograph_id,
 )
 from train.metrics import compute_metrics
+from train import train as train_module
+from train.train import balanced_class_weights
 from train.train import main as train_main
 
 HOLDOUT_FRACTION = 0.45
@@ -105,9 +108,10 @@ def test_training_log_one_step(trained_dir):
     assert [(record["epoch"], record["step"]) for record in log] == [(0, 1)]
 
 
-def test_validation_on_holdout_images(trained_dir):
-    # StratifiedGroupKFold with 2 folds holds out 3 of the 6 source radiographs: 6 images.
-    assert read_json(trained_dir / "validation_metrics.json")["num_images"] == 6
+def test_validation_on_holdout_images(trained_dir, tmp_path):
+    dataset = add_group_column(load_image_folder(str(XRAY_FOLDER), cache_dir=str(tmp_path))["train"])
+    _, holdout = grouped_holdout_split(dataset, HOLDOUT_FRACTION, seed=42)  # the script's default seed
+    assert read_json(trained_dir / "validation_metrics.json")["num_images"] == len(holdout)
 
 
 def test_validation_metrics_finite(trained_dir):
@@ -122,7 +126,8 @@ def resumed_run(tmp_path_factory):
     """Train 2 steps (one per epoch), then resume from the latest checkpoint up to 3 steps."""
     root = tmp_path_factory.mktemp("resume")
     output_dir = root / "model"
-    arguments = training_args(XRAY_FOLDER, output_dir, root / "cache")
+    # A batch larger than the training side makes every epoch one step.
+    arguments = training_args(XRAY_FOLDER, output_dir, root / "cache", "--per_device_train_batch_size", "32")
 
     train_main([*arguments, "--max_train_steps", "2"])
     first = {
@@ -395,3 +400,71 @@ def test_single_class_auc_is_nan():
 def test_metrics_survive_json():
     metrics = compute_metrics(LABELS_EXAMPLE, PROBABILITIES_EXAMPLE)
     assert json.loads(json.dumps(metrics)) == metrics
+
+
+# --- architectures and training options -------------------------------------
+
+
+@pytest.mark.parametrize("model_type", ["mobilenet_v2", "resnet50"])
+def test_one_step_architecture(tmp_path, model_type):
+    output_dir = tmp_path / "model"
+    train_main(training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--model_type", model_type, "--max_train_steps", "1"))
+    predictor = FracturePredictor.from_pretrained(output_dir)
+    assert predictor.model.config.model_type == {"mobilenet_v2": "mobilenet_v2", "resnet50": "resnet"}[model_type]
+
+
+def test_balanced_class_weights_values():
+    # 6 fractured, 2 normal: weights 8 / (2 * 6) and 8 / (2 * 2).
+    weights = balanced_class_weights([0, 0, 0, 0, 0, 0, 1, 1])
+    torch.testing.assert_close(weights, torch.tensor([8 / 12, 8 / 4]))
+
+
+def test_training_args_saved(tmp_path):
+    output_dir = tmp_path / "model"
+    train_main(training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--max_train_steps", "1", "--class_weighting", "balanced"))
+    assert read_json(output_dir / "training_args.json")["class_weighting"] == "balanced"
+
+
+def test_early_stopping_stops(tmp_path, monkeypatch):
+    # Validation ROC-AUC that only falls after the first epoch: patience 2 stops after epoch 2.
+    scores = iter([0.9, 0.8, 0.7, 0.6, 0.5])
+
+    def falling_metrics(labels, probabilities):
+        return {**compute_metrics(labels, probabilities), "roc_auc": next(scores)}
+
+    monkeypatch.setattr(train_module, "compute_metrics", falling_metrics)
+    output_dir = tmp_path / "model"
+    train_main(training_args(
+        XRAY_FOLDER, output_dir, tmp_path / "cache", "--num_train_epochs", "5", "--early_stopping_patience", "2",
+    ))  # fmt: skip
+    assert [record["epoch"] for record in read_json(output_dir / "training_log.json")] == [0, 1, 2]
+
+
+def test_tensorboard_logs_written(tmp_path):
+    output_dir = tmp_path / "model"
+    train_main(training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--max_train_steps", "1", "--report_to", "tensorboard"))
+    assert list(output_dir.rglob("events.out.tfevents.*"))
+
+
+def test_source_radiographs_only(fixture_train_split):
+    originals = keep_source_radiographs(fixture_train_split)
+    assert sorted(originals["file_name"]) == ["10.jpg", "11.jpg", "12.jpg", "13.jpg"]
+
+
+def test_source_radiographs_missing_class(fixture_train_split):
+    copies = fixture_train_split.filter(lambda name: name != "10.jpg" and name != "11.jpg", input_columns="file_name")
+    with pytest.raises(ValueError, match="of class fractured"):
+        keep_source_radiographs(copies)
+
+
+def test_originals_only_training_size(tmp_path):
+    output_dir = tmp_path / "model"
+    train_main(training_args(
+        XRAY_FOLDER, output_dir, tmp_path / "cache", "--originals_only", "--epoch_repeats", "3",
+        "--per_device_train_batch_size", "1", "--num_train_epochs", "1", "--holdout_fraction", "0.3",
+    ))  # fmt: skip
+    dataset = add_group_column(load_image_folder(str(XRAY_FOLDER), cache_dir=str(tmp_path / "cache"))["train"])
+    train_side, _ = grouped_holdout_split(dataset, 0.3, seed=42)
+    originals = keep_source_radiographs(train_side)
+    # One image per step: each original three times.
+    assert read_json(output_dir / "training_log.json")[0]["step"] == 3 * len(originals)

@@ -91,6 +91,22 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
     return dataset.select(train_indices), dataset.select(holdout_indices)
 
 
+def keep_source_radiographs(dataset: Dataset) -> Dataset:
+    """Drop the rotated copies and keep each group's source radiograph.
+
+    Raises ValueError when a class has no source radiograph left, because
+    training on one class only is never what the caller wants.
+    """
+    originals = dataset.filter(lambda name: "-rotated" not in name, input_columns="file_name")
+    missing = [label for index, label in enumerate(LABELS) if index not in set(originals["label"])]
+    if missing:
+        raise ValueError(
+            f"No source radiographs (file names without '-rotated') of class {', '.join(missing)} "
+            f"among {len(dataset)} training images; train on the rotated copies instead."
+        )
+    return originals
+
+
 def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc: int | None = None) -> Dataset:
     """Decode and enhance every image once, keeping 8-bit model inputs.
 

@@ -1,4 +1,4 @@
-"""Train the custom fracture CNN with Accelerate.
+"""Train a fracture classifier (custom CNN, MobileNetV2 or ResNet50) with Accelerate.
 
 Reads the `train` split of an image-folder data set, carves a validation set
 out of it by whole source radiographs (rotated copies of one radiograph never
@@ -6,7 +6,7 @@ straddle the two), trains with AdamW and a warm-up + cosine schedule, and
 keeps the epoch with the best validation ROC-AUC. The official `val` split is
 not read here; `train.evaluate_model` reports on it afterwards.
 
-    python -m train.train --train_dir ../shared/data/bone-fracture-xray \
+    python -m train.train --model_type custom_cnn --train_dir ../shared/data/bone-fracture-xray \
         --output_dir runs/custom-cnn --num_train_epochs 30
 
 Runs unchanged under `accelerate launch`.
@@ -26,12 +26,13 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup
+from transformers import get_scheduler
 
-from bone_fracture import POSITIVE_INDEX, FractureCNNConfig, FractureCNNForImageClassification, XrayImageProcessor
+from bone_fracture import LABELS, POSITIVE_INDEX, XrayImageProcessor
+from bone_fracture.models import MODEL_TYPES, build_model
 
 from .augment import AugmentationConfig, augment_batch
-from .data import add_group_column, grouped_holdout_split, load_image_folder, preprocess_dataset
+from .data import add_group_column, grouped_holdout_split, keep_source_radiographs, load_image_folder, preprocess_dataset
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -50,8 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--clahe_tile_grid_size", type=int, default=8, help="CLAHE tiles per side.")
     parser.add_argument("--blur_kernel_size", type=int, default=3, help="Odd Gaussian kernel size in pixels; 1 disables it.")
     parser.add_argument("--blur_sigma", type=float, default=0.0, help="Gaussian sigma in pixels; 0 derives it from the kernel.")
-    parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each CNN stage.")
-    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--model_type", choices=MODEL_TYPES, default="custom_cnn")
+    parser.add_argument("--init", choices=["scratch", "pretrained"], default="scratch",
+                        help="Random weights, or an ImageNet checkpoint from the Hub with a new two-class head.")
+    parser.add_argument("--pretrained_model_name_or_path", default=None,
+                        help="Checkpoint for --init pretrained (default: the architecture's ImageNet checkpoint).")
+    parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each custom CNN stage.")
+    parser.add_argument("--dropout", type=float, default=0.3, help="Dropout before the custom CNN's classifier.")
     parser.add_argument("--num_train_epochs", type=int, default=30)
     parser.add_argument("--max_train_steps", type=int, default=None, help="Stop after this many optimizer steps (overrides epochs).")
     parser.add_argument("--per_device_train_batch_size", type=int, default=32)
@@ -60,6 +66,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--weight_decay", type=float, default=0.05)
     parser.add_argument("--warmup_ratio", type=float, default=0.05, help="Fraction of steps with linear warm-up.")
+    parser.add_argument("--lr_scheduler_type", choices=["cosine", "linear"], default="cosine")
+    parser.add_argument("--class_weighting", choices=["none", "balanced"], default="none",
+                        help="'balanced' weights the loss by inverse class frequency of the training images.")
+    parser.add_argument("--early_stopping_patience", type=int, default=None,
+                        help="Stop after this many epochs without a better validation ROC-AUC.")
+    parser.add_argument("--originals_only", action="store_true",
+                        help="Train on the source radiographs only, not their rotated copies; rely on augmentation.")
+    parser.add_argument("--epoch_repeats", type=int, default=1, help="Times each training image is drawn per epoch.")
+    parser.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
     parser.add_argument("--holdout_fraction", type=float, default=0.15, help="Share of source radiographs held out for validation.")
     parser.add_argument("--no_augmentation", action="store_true", help="Train on the preprocessed images as they are.")
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
@@ -69,6 +84,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.blur_kernel_size > 1 and args.blur_kernel_size % 2 == 0:
         parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
+    if args.init == "pretrained" and args.model_type == "custom_cnn" and args.pretrained_model_name_or_path is None:
+        parser.error("--init pretrained with --model_type custom_cnn needs --pretrained_model_name_or_path.")
+    if args.epoch_repeats < 1:
+        parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
     return args
 
 
@@ -105,6 +124,24 @@ def predict_fracture_probabilities(model, dataloader, processor, accelerator) ->
     return np.concatenate(all_labels), np.concatenate(all_probabilities)
 
 
+def create_model(args):
+    config_kwargs = {"hidden_sizes": args.hidden_sizes, "dropout": args.dropout} if args.model_type == "custom_cnn" else {}
+    return build_model(
+        args.model_type,
+        init=args.init,
+        image_size=args.image_size,
+        pretrained_model_name_or_path=args.pretrained_model_name_or_path,
+        **config_kwargs,
+    )
+
+
+def balanced_class_weights(labels: list[int]) -> torch.Tensor:
+    """Inverse class frequency, scaled so that the weights average 1 over the images."""
+    counts = np.bincount(np.asarray(labels), minlength=len(LABELS)).astype(np.float64)
+    weights = len(labels) / (len(LABELS) * np.maximum(counts, 1.0))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def find_latest_checkpoint(output_dir: Path) -> Path | None:
     checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("epoch_*"), key=lambda path: int(path.name.split("_")[1]))
     return checkpoints[-1] if checkpoints else None
@@ -116,6 +153,8 @@ def main(argv=None):
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=str(output_dir),
     )
     set_seed(args.seed)
     if accelerator.is_main_process:
@@ -126,6 +165,8 @@ def main(argv=None):
         dataset = load_image_folder(args.train_dir, cache_dir=args.cache_dir)["train"]
         dataset = add_group_column(dataset)
         train_split, holdout_split = grouped_holdout_split(dataset, args.holdout_fraction, args.seed)
+        if args.originals_only:
+            train_split = keep_source_radiographs(train_split)
         train_split = preprocess_dataset(train_split, processor, args.preprocessing_num_workers)
         holdout_split = preprocess_dataset(holdout_split, processor, args.preprocessing_num_workers)
     logger.info(
@@ -136,13 +177,17 @@ def main(argv=None):
 
     columns = ["pixels", "label"]
     generator = torch.Generator().manual_seed(args.seed)
+    train_data = train_split.with_format("torch", columns=columns)
+    # Without replacement: each epoch walks every image epoch_repeats times, in a new order each time.
+    sampler = torch.utils.data.RandomSampler(
+        train_data, num_samples=len(train_data) * args.epoch_repeats, generator=generator
+    )
     train_loader = DataLoader(
-        train_split.with_format("torch", columns=columns),
+        train_data,
         batch_size=args.per_device_train_batch_size,
-        shuffle=True,
-        generator=generator,
+        sampler=sampler,
         collate_fn=collate,
-        drop_last=len(train_split) > args.per_device_train_batch_size,
+        drop_last=len(train_data) * args.epoch_repeats > args.per_device_train_batch_size,
     )
     holdout_loader = DataLoader(
         holdout_split.with_format("torch", columns=columns),
@@ -150,20 +195,33 @@ def main(argv=None):
         collate_fn=collate,
     )
 
-    config = FractureCNNConfig(hidden_sizes=args.hidden_sizes, dropout=args.dropout)
-    model = FractureCNNForImageClassification(config).to(memory_format=torch.channels_last)
+    model = create_model(args).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    class_weights = None
+    if args.class_weighting == "balanced":
+        class_weights = balanced_class_weights(train_split["label"]).to(accelerator.device)
+        logger.info(f"Class weights {dict(zip(LABELS, class_weights.tolist()))}", main_process_only=True)
 
     steps_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes / args.gradient_accumulation_steps)
     total_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
     num_epochs = math.ceil(total_steps / steps_per_epoch)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=int(args.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
 
     model, optimizer, train_loader, holdout_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, holdout_loader, scheduler
     )
 
-    history, best_auc, start_epoch, completed_steps = [], -1.0, 0, 0
+    if accelerator.is_main_process:
+        (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+    if args.report_to != "none":
+        accelerator.init_trackers("train", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
+
+    history, best_auc, best_epoch, start_epoch, completed_steps = [], -1.0, -1, 0, 0
     if args.resume_from_checkpoint:
         checkpoint = (
             find_latest_checkpoint(output_dir)
@@ -174,7 +232,7 @@ def main(argv=None):
             raise FileNotFoundError(f"No checkpoint found for --resume_from_checkpoint {args.resume_from_checkpoint} in {output_dir}.")
         accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / TRAINING_STATE_FILE).read_text())
-        history, best_auc = state["history"], state["best_roc_auc"]
+        history, best_auc, best_epoch = state["history"], state["best_roc_auc"], state["best_epoch"]
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
 
@@ -185,7 +243,6 @@ def main(argv=None):
         main_process_only=True,
     )
     progress = tqdm(total=total_steps, initial=completed_steps, disable=not accelerator.is_local_main_process, desc="steps")
-    unwrapped_processor = processor
 
     for epoch in range(start_epoch, num_epochs):
         model.train()
@@ -197,12 +254,15 @@ def main(argv=None):
         for pixels, labels in train_loader:
             if augmentation is not None:
                 pixels = augment_batch(pixels.cpu(), augmentation, augment_generator)
-            pixel_values = unwrapped_processor.normalize(pixels).to(accelerator.device).contiguous(
+            pixel_values = processor.normalize(pixels).to(accelerator.device).contiguous(
                 memory_format=torch.channels_last
             )
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss = model(pixel_values=pixel_values, labels=labels.to(accelerator.device)).loss
+                    logits = model(pixel_values=pixel_values).logits
+                loss = torch.nn.functional.cross_entropy(
+                    logits.float(), labels.to(accelerator.device), weight=class_weights
+                )
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -217,7 +277,7 @@ def main(argv=None):
             if completed_steps >= total_steps:
                 break
 
-        labels, probabilities = predict_fracture_probabilities(model, holdout_loader, unwrapped_processor, accelerator)
+        labels, probabilities = predict_fracture_probabilities(model, holdout_loader, processor, accelerator)
         metrics = compute_metrics(labels, probabilities)
         record = {
             "epoch": epoch,
@@ -234,9 +294,12 @@ def main(argv=None):
             main_process_only=True,
         )
 
+        if args.report_to != "none":
+            accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
+
         improved = metrics["roc_auc"] > best_auc
         if improved:
-            best_auc = metrics["roc_auc"]
+            best_auc, best_epoch = metrics["roc_auc"], epoch
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             if improved:
@@ -251,12 +314,24 @@ def main(argv=None):
         checkpoint = output_dir / CHECKPOINTS_DIR / f"epoch_{epoch}"
         accelerator.save_state(str(checkpoint))
         if accelerator.is_main_process:
-            state = {"epoch": epoch, "completed_steps": completed_steps, "best_roc_auc": best_auc, "history": history}
+            state = {
+                "epoch": epoch,
+                "completed_steps": completed_steps,
+                "best_roc_auc": best_auc,
+                "best_epoch": best_epoch,
+                "history": history,
+            }
             (checkpoint / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
             for older in (output_dir / CHECKPOINTS_DIR).glob("epoch_*"):
                 if older != checkpoint:
                     shutil.rmtree(older)
         if completed_steps >= total_steps:
+            break
+        if args.early_stopping_patience is not None and epoch - best_epoch >= args.early_stopping_patience:
+            logger.info(
+                f"Stopping early: no better validation ROC-AUC for {args.early_stopping_patience} epochs.",
+                main_process_only=True,
+            )
             break
 
     progress.close()

@@ -1,0 +1,94 @@
+"""Build the three architectures, from scratch or from Hub checkpoints.
+
+All three load through `AutoModelForImageClassification` and carry the
+project's labels, so the app and the evaluation treat them alike.
+"""
+
+import logging
+
+from torch import nn
+from transformers import (
+    AutoModelForImageClassification,
+    MobileNetV2Config,
+    MobileNetV2ForImageClassification,
+    PreTrainedModel,
+    ResNetConfig,
+    ResNetForImageClassification,
+)
+
+from .labels import id2label, label2id
+from .modeling_cnn import FractureCNNConfig, FractureCNNForImageClassification
+
+logger = logging.getLogger(__name__)
+
+MODEL_TYPES = ("custom_cnn", "mobilenet_v2", "resnet50")
+
+# ImageNet checkpoints on the Hub that `init="pretrained"` starts from.
+PRETRAINED_CHECKPOINTS = {
+    "mobilenet_v2": "google/mobilenet_v2_1.0_224",
+    "resnet50": "microsoft/resnet-50",
+}
+
+
+def _label_kwargs() -> dict:
+    # num_labels follows from id2label; passing both makes transformers warn.
+    return {"id2label": id2label(), "label2id": label2id()}
+
+
+def build_model(
+    model_type: str,
+    init: str = "scratch",
+    image_size: int = 224,
+    pretrained_model_name_or_path: str | None = None,
+    **config_kwargs,
+) -> PreTrainedModel:
+    """Create a two-class model of `model_type` (one of `MODEL_TYPES`).
+
+    `init="scratch"` builds the architecture's standard configuration with
+    random weights. `init="pretrained"` loads `pretrained_model_name_or_path`
+    (default: the ImageNet checkpoint in `PRETRAINED_CHECKPOINTS`) and replaces
+    its classifier head with a fresh two-class one. `config_kwargs` override
+    configuration fields (e.g. `dropout` for the custom CNN).
+    """
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"Unknown model_type {model_type!r}; expected one of {MODEL_TYPES}.")
+    if init not in ("scratch", "pretrained"):
+        raise ValueError(f"Unknown init {init!r}; expected 'scratch' or 'pretrained'.")
+
+    if init == "pretrained":
+        if model_type == "custom_cnn" and pretrained_model_name_or_path is None:
+            raise ValueError("The custom CNN has no ImageNet checkpoint; pass a checkpoint path or use init='scratch'.")
+        checkpoint = pretrained_model_name_or_path or PRETRAINED_CHECKPOINTS[model_type]
+        logger.info("Loading %s from %s with a new two-class head", model_type, checkpoint)
+        try:
+            # ignore_mismatched_sizes drops the checkpoint's 1000- or 1001-class head.
+            return AutoModelForImageClassification.from_pretrained(
+                checkpoint, ignore_mismatched_sizes=True, **_label_kwargs(), **config_kwargs
+            )
+        except OSError as error:
+            raise OSError(
+                f"Could not load the checkpoint {checkpoint} ({error}). Without access to the Hub, pass a "
+                f"local copy with pretrained_model_name_or_path or train with init='scratch'."
+            ) from error
+
+    if model_type == "custom_cnn":
+        return FractureCNNForImageClassification(FractureCNNConfig(**_label_kwargs(), **config_kwargs))
+    if model_type == "mobilenet_v2":
+        # TensorFlow-style padding (the Google checkpoints' default) pads on every
+        # forward pass; symmetric padding is cheaper and equivalent for training from scratch.
+        config_kwargs.setdefault("tf_padding", False)
+        config = MobileNetV2Config(image_size=image_size, **_label_kwargs(), **config_kwargs)
+        return MobileNetV2ForImageClassification(config)
+    config = ResNetConfig(**_label_kwargs(), **config_kwargs)  # the defaults are ResNet-50
+    return ResNetForImageClassification(config)
+
+
+def gradcam_target_layer(model: PreTrainedModel) -> nn.Module:
+    """Return the last convolutional block, whose activations Grad-CAM weights."""
+    if isinstance(model, FractureCNNForImageClassification):
+        return model.stages[-1]
+    if isinstance(model, MobileNetV2ForImageClassification):
+        return model.mobilenet_v2.conv_1x1
+    if isinstance(model, ResNetForImageClassification):
+        return model.resnet.encoder.stages[-1]
+    raise TypeError(f"No Grad-CAM layer known for {type(model).__name__}.")
