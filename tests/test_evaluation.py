@@ -89,7 +89,7 @@ def test_results_table_has_model_row(evaluated_models, tmp_path):
 
 def test_results_table_has_baseline(evaluated_models, tmp_path):
     readme, _ = run_make_results(evaluated_models, tmp_path)
-    assert "| custom CNN (original project, Keras) | 0.79 | 0.82 | 0.82 | 0.79 |" in readme
+    assert "| custom CNN (original project, Keras) | val (600 images) | 600 | 13 | 0.79 | 0.82 | 0.82 | 0.79 |" in readme
 
 
 def test_results_replace_old_table(evaluated_models, tmp_path):
@@ -114,3 +114,30 @@ def test_results_need_markers(evaluated_models, tmp_path):
     with pytest.raises(ValueError, match="lacks the markers"):
         make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
                            "--results_page", str(tmp_path / "RESULTS.md")])
+
+
+@pytest.fixture
+def leaky_folder(tmp_path, xray_folder):
+    """The fixture tree with one val radiograph that is also a train radiograph under another id."""
+    root = tmp_path / "leaky"
+    shutil.copytree(xray_folder, root)
+    shutil.copy(root / "train" / "fractured" / "10.jpg", root / "val" / "fractured" / "77.jpg")
+    return root
+
+
+def test_leak_free_split_written(model_dir, leaky_folder, tmp_path):
+    run_evaluation(model_dir, leaky_folder, tmp_path)
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert results["splits"]["val_leak_free"]["num_images"] == 4
+
+
+def test_leak_free_names_removed_group(model_dir, leaky_folder, tmp_path):
+    run_evaluation(model_dir, leaky_folder, tmp_path)
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert results["splits"]["val_leak_free"]["removed_groups"] == ["fractured/10+fractured/77"]
+
+
+def test_no_leak_free_split_without_leak(model_dir, xray_folder, tmp_path):
+    run_evaluation(model_dir, xray_folder, tmp_path)
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    assert "val_leak_free" not in results["splits"]

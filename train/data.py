@@ -10,10 +10,22 @@ import os
 from pathlib import Path
 
 import numpy as np
-from datasets import Array2D, ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
+from datasets import (
+    Array2D,
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Features,
+    Image,
+    Value,
+    concatenate_datasets,
+    load_dataset,
+)
 from sklearn.model_selection import StratifiedGroupKFold
 
 from bone_fracture import LABELS, XrayImageProcessor
+
+from .grouping import image_fingerprint, is_source_image, merge_duplicate_groups, source_radiograph_id
 
 logger = logging.getLogger(__name__)
 
@@ -40,30 +52,45 @@ def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
     return dataset
 
 
-def source_radiograph_id(file_name: str) -> str:
-    """Return the id of the radiograph a file was copied from.
+def add_group_column(dataset: Dataset, detect_duplicates: bool = True) -> Dataset:
+    """Add `file_name` and `group` columns: the source radiograph each image shows.
 
-    The original set names rotated copies after their source, so
-    `10-rotated1-rotated2.jpg` is a copy of `10.jpg`.
-    """
-    stem = Path(file_name).stem
-    return stem.split("-", 1)[0]
-
-
-def add_group_column(dataset: Dataset) -> Dataset:
-    """Add `file_name` and `group` (label/source id) columns.
-
-    The same id under two class folders names two different radiographs, so
-    the label is part of the group key.
+    Images are grouped by label and source id, because the same id under two
+    class folders names two different radiographs. With `detect_duplicates`,
+    groups whose source images (files without `-rotated`) look the same are
+    merged, which catches a radiograph stored twice under different ids.
     """
     paths = dataset.cast_column("image", Image(decode=False))["image"]
-    file_names = [Path(item["path"]).name for item in paths]
+    # NOTE: Hub datasets may store images without a file name; such rows are
+    # named by their index and each forms its own group.
+    file_names = [Path(item["path"]).name if item.get("path") else f"row-{index}" for index, item in enumerate(paths)]
     groups = [
         f"{LABELS[label]}/{source_radiograph_id(name)}"
         for label, name in zip(dataset["label"], file_names)
     ]
+
+    if detect_duplicates:
+        fingerprints = {
+            group: image_fingerprint(item["bytes"] or item["path"])
+            for group, name, item in zip(groups, file_names, paths)
+            if is_source_image(name)
+        }
+        merged = merge_duplicate_groups(fingerprints)
+        groups = [merged.get(group, group) for group in groups]
+
     dataset = dataset.add_column("file_name", file_names)
     return dataset.add_column("group", groups)
+
+
+def load_radiographs(source: str, cache_dir: str | None = None, detect_duplicates: bool = True) -> Dataset:
+    """Load every split of a data source into one dataset with `split`, `file_name` and `group` columns.
+
+    Groups are computed over all splits together, so a radiograph copied into
+    both train and val lands in one group.
+    """
+    splits = load_image_folder(source, cache_dir=cache_dir)
+    parts = [part.add_column("split", [name] * len(part)) for name, part in splits.items()]
+    return add_group_column(concatenate_datasets(parts), detect_duplicates=detect_duplicates)
 
 
 def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -97,7 +124,7 @@ def keep_source_radiographs(dataset: Dataset) -> Dataset:
     Raises ValueError when a class has no source radiograph left, because
     training on one class only is never what the caller wants.
     """
-    originals = dataset.filter(lambda name: "-rotated" not in name, input_columns="file_name")
+    originals = dataset.filter(is_source_image, input_columns="file_name")
     missing = [label for index, label in enumerate(LABELS) if index not in set(originals["label"])]
     if missing:
         raise ValueError(
@@ -122,6 +149,8 @@ def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc
             "group": Value("string"),
         }
     )
+    if "split" in dataset.column_names:
+        features["split"] = Value("string")
 
     def enhance_batch(batch):
         return {"pixels": [processor.enhance(image) for image in batch["image"]]}

@@ -17,7 +17,7 @@ import numpy as np
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
-from .data import add_group_column, load_image_folder, preprocess_dataset
+from .data import load_radiographs, preprocess_dataset
 from .metrics import compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -52,27 +52,43 @@ def main(argv=None) -> dict:
     model_dir = Path(args.model_dir)
     predictor = FracturePredictor.from_pretrained(model_dir)
 
-    dataset = load_image_folder(args.data_dir, cache_dir=args.cache_dir)
-    if args.split not in dataset:
-        raise ValueError(f"Split {args.split!r} not found in {args.data_dir}; it has {sorted(dataset)}.")
-    split = add_group_column(dataset[args.split])
+    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir)
+    available = sorted(set(dataset["split"]))
+    if args.split not in available:
+        raise ValueError(f"Split {args.split!r} not found in {args.data_dir}; it has {available}.")
+    split = dataset.filter(lambda name: name == args.split, input_columns="split")
     split = preprocess_dataset(split, predictor.processor)
 
     started = time.perf_counter()
-    metrics, _ = evaluate_split(predictor, split, args.batch_size)
+    metrics, fracture_probabilities = evaluate_split(predictor, split, args.batch_size)
     metrics["num_radiographs"] = len(set(split["group"]))
     metrics["seconds"] = round(time.perf_counter() - started, 2)
+    name = args.split_name or args.split
+    evaluated = {name: metrics}
+
+    # Leak-free part: drop images whose source radiograph also occurs in another split.
+    other_groups = {group for group, part in zip(dataset["group"], dataset["split"]) if part != args.split}
+    leak_free = np.array([group not in other_groups for group in split["group"]])
+    if not leak_free.all():
+        leak_free_metrics = compute_metrics(np.asarray(split["label"])[leak_free], fracture_probabilities[leak_free])
+        leak_free_metrics["num_radiographs"] = len({g for g, keep in zip(split["group"], leak_free) if keep})
+        leak_free_metrics["removed_images"] = int((~leak_free).sum())
+        leak_free_metrics["removed_groups"] = sorted({g for g, keep in zip(split["group"], leak_free) if not keep})
+        evaluated[f"{name}_leak_free"] = leak_free_metrics
 
     results_path = model_dir / EVAL_RESULTS_FILE
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.setdefault("model", model_dir.name)
-    results.setdefault("splits", {})[args.split_name or args.split] = metrics
+    results.setdefault("splits", {}).update(evaluated)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
-    logger.info(
-        "%s on %s (%d images): accuracy %.4f, precision %.4f, recall %.4f, F1 %.4f, ROC-AUC %.4f; written to %s",
-        model_dir.name, args.split, metrics["num_images"], metrics["accuracy"], metrics["precision"],
-        metrics["recall"], metrics["f1"], metrics["roc_auc"], results_path,
-    )
+    for split_name, split_metrics in evaluated.items():
+        logger.info(
+            "%s on %s (%d images, %d radiographs): accuracy %.4f, precision %.4f, recall %.4f, F1 %.4f, ROC-AUC %.4f",
+            model_dir.name, split_name, split_metrics["num_images"], split_metrics["num_radiographs"],
+            split_metrics["accuracy"], split_metrics["precision"], split_metrics["recall"], split_metrics["f1"],
+            split_metrics["roc_auc"],
+        )
+    logger.info("Results written to %s", results_path)
     return metrics
 
 

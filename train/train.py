@@ -32,7 +32,7 @@ from bone_fracture import LABELS, POSITIVE_INDEX, XrayImageProcessor
 from bone_fracture.models import MODEL_TYPES, build_model
 
 from .augment import AugmentationConfig, augment_batch
-from .data import add_group_column, grouped_holdout_split, keep_source_radiographs, load_image_folder, preprocess_dataset
+from .data import grouped_holdout_split, keep_source_radiographs, load_radiographs, preprocess_dataset
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -162,8 +162,9 @@ def main(argv=None):
 
     processor = build_processor(args)
     with accelerator.main_process_first():
-        dataset = load_image_folder(args.train_dir, cache_dir=args.cache_dir)["train"]
-        dataset = add_group_column(dataset)
+        # Groups span all splits, so a radiograph copied into val never joins the training side.
+        dataset = load_radiographs(args.train_dir, cache_dir=args.cache_dir)
+        dataset = dataset.filter(lambda split: split == "train", input_columns="split")
         train_split, holdout_split = grouped_holdout_split(dataset, args.holdout_fraction, args.seed)
         if args.originals_only:
             train_split = keep_source_radiographs(train_split)
