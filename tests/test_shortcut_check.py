@@ -1,0 +1,58 @@
+"""The image-statistics baseline that tells whether a test set can be solved without bones."""
+
+import json
+
+import numpy as np
+import pytest
+
+from train.shortcut_check import image_statistics, main, score_test_set
+
+
+def test_statistics_of_constant_image():
+    gray = np.full((40, 20), 100, dtype=np.uint8)
+    assert image_statistics(gray) == [100.0, 0.0, 100.0, 20.0, 40.0]
+
+
+def test_border_mean_reads_border():
+    gray = np.zeros((100, 100), dtype=np.uint8)
+    gray[5:95, 5:95] = 200  # a bright centre inside a 5-pixel black border
+    assert image_statistics(gray)[2] == 0.0
+
+
+@pytest.fixture
+def brightness_separated_sets():
+    """Fractured images darker than normal ones, in train and test, two images per radiograph."""
+    rng = np.random.default_rng(0)
+
+    def make(count):
+        labels = np.array([0, 1] * count)
+        means = np.where(labels == 0, 60.0, 140.0) + rng.normal(0, 5, size=labels.size)
+        features = np.column_stack([means, rng.normal(50, 5, labels.size), means, np.full(labels.size, 224.0), np.full(labels.size, 224.0)])
+        groups = np.repeat(np.arange(labels.size // 2), 2)
+        return features, labels, groups
+
+    return make(20), make(10)
+
+
+def test_darker_score_detects_shortcut(brightness_separated_sets):
+    (train_x, train_y, _), (test_x, test_y, test_groups) = brightness_separated_sets
+    result = score_test_set(train_x, train_y, test_x, test_y, test_groups)
+    assert result["darker_is_fractured_roc_auc"] == pytest.approx(1.0)
+
+
+def test_fitted_classifier_detects_shortcut(brightness_separated_sets):
+    (train_x, train_y, _), (test_x, test_y, test_groups) = brightness_separated_sets
+    result = score_test_set(train_x, train_y, test_x, test_y, test_groups)
+    assert result["trained_on_train"]["roc_auc"] == pytest.approx(1.0)
+
+
+def test_within_set_detects_shortcut(brightness_separated_sets):
+    (train_x, train_y, _), (test_x, test_y, test_groups) = brightness_separated_sets
+    result = score_test_set(train_x, train_y, test_x, test_y, test_groups)
+    assert result["within_set"]["roc_auc"] > 0.95
+
+
+def test_check_writes_report(xray_folder, tmp_path):
+    output = tmp_path / "shortcut.json"
+    main(["--data_dir", str(xray_folder), "--output_file", str(output), "--cache_dir", str(tmp_path / "cache")])
+    assert json.loads(output.read_text())["val"]["num_images"] == 4

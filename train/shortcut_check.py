@@ -1,0 +1,118 @@
+"""Check whether image statistics alone separate the classes of a test set.
+
+A logistic regression sees only the mean, standard deviation and border
+brightness of each decoded radiograph and its width and height. Where it
+scores as well as a model on a test set, that test set does not measure
+fracture detection. Two scores per test set:
+
+- `trained_on_train`: fitted on the train split, scored on the test set;
+- `within_set`: leave-one-radiograph-out inside the test set, i.e. how far
+  the statistics alone can separate that set's classes.
+
+    python -m train.shortcut_check --data_dir path/to/bone-fracture-xray
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from bone_fracture import POSITIVE_INDEX, load_grayscale
+
+from .data import load_radiographs
+
+logger = logging.getLogger(__name__)
+
+FEATURE_NAMES = ("mean", "std", "border_mean", "width", "height")
+BORDER_FRACTION = 0.05
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def image_statistics(gray: np.ndarray) -> list[float]:
+    """Mean, standard deviation and border brightness (outer 5% of each side), width and height."""
+    height, width = gray.shape
+    rows, columns = max(1, int(height * BORDER_FRACTION)), max(1, int(width * BORDER_FRACTION))
+    border = np.concatenate(
+        [gray[:rows].ravel(), gray[-rows:].ravel(), gray[:, :columns].ravel(), gray[:, -columns:].ravel()]
+    )
+    return [float(gray.mean()), float(gray.std()), float(border.mean()), float(width), float(height)]
+
+
+def _classifier():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def _positive_probability(model, features: np.ndarray) -> np.ndarray:
+    return model.predict_proba(features)[:, list(model.classes_).index(True)]
+
+
+def score_test_set(train_features, train_labels, test_features, test_labels, test_groups) -> dict:
+    """Return ROC-AUC and accuracy of the statistics-only classifier on one test set."""
+    is_fracture_train = np.asarray(train_labels) == POSITIVE_INDEX
+    is_fracture = np.asarray(test_labels) == POSITIVE_INDEX
+
+    model = _classifier().fit(train_features, is_fracture_train)
+    from_train = _positive_probability(model, test_features)
+
+    within = cross_val_predict(
+        _classifier(), test_features, is_fracture, groups=test_groups, cv=LeaveOneGroupOut(), method="predict_proba"
+    )[:, 1]
+    return {
+        "num_images": int(len(is_fracture)),
+        "num_radiographs": int(len(set(test_groups))),
+        "trained_on_train": {
+            "roc_auc": float(roc_auc_score(is_fracture, from_train)),
+            "accuracy": float(((from_train >= 0.5) == is_fracture).mean()),
+        },
+        "within_set": {
+            "roc_auc": float(roc_auc_score(is_fracture, within)),
+            "accuracy": float(((within >= 0.5) == is_fracture).mean()),
+        },
+        # Darker images ranked as fractured: 1 - AUC of the raw mean.
+        "darker_is_fractured_roc_auc": float(1.0 - roc_auc_score(is_fracture, test_features[:, 0])),
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", required=True, help="Image-folder tree with train/ and val/, or a Hub dataset id.")
+    parser.add_argument("--output_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
+    parser.add_argument("--cache_dir", default=None)
+    args = parser.parse_args(argv)
+
+    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir)
+    logger.info("Computing image statistics of %d images", len(dataset))
+    features = np.array([image_statistics(load_grayscale(image)) for image in dataset["image"]])
+    labels, splits, groups = np.asarray(dataset["label"]), np.asarray(dataset["split"]), np.asarray(dataset["group"])
+
+    train = splits == "train"
+    train_groups = set(groups[train])
+    test_sets = {"val": splits == "validation"}
+    test_sets["val_leak_free"] = test_sets["val"] & np.array([group not in train_groups for group in groups])
+
+    results = {
+        "features": list(FEATURE_NAMES),
+        "train_darker_is_fractured_roc_auc": float(
+            1.0 - roc_auc_score(labels[train] == POSITIVE_INDEX, features[train, 0])
+        ),
+    }
+    for name, selected in test_sets.items():
+        results[name] = score_test_set(features[train], labels[train], features[selected], labels[selected], groups[selected])
+        logger.info("%s: %s", name, json.dumps(results[name]))
+
+    args.output_file.parent.mkdir(parents=True, exist_ok=True)
+    args.output_file.write_text(json.dumps(results, indent=2) + "\n")
+    logger.info("Wrote %s", args.output_file)
+    return results
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
