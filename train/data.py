@@ -118,6 +118,19 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
     return dataset.select(train_indices), dataset.select(holdout_indices)
 
 
+def grouped_fold_split(dataset: Dataset, num_folds: int, fold_index: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Return (development, test) for one fold of grouped, label-stratified k-fold cross-validation.
+
+    Every group lands in exactly one test fold over the `num_folds` folds.
+    """
+    if num_folds < 2:
+        raise ValueError(f"num_folds must be at least 2, got {num_folds}.")
+    splitter = StratifiedGroupKFold(n_splits=num_folds, shuffle=True, random_state=seed)
+    folds = list(splitter.split(np.arange(len(dataset)), dataset["label"], dataset["group"]))
+    development_indices, test_indices = folds[fold_index]
+    return dataset.select(development_indices), dataset.select(test_indices)
+
+
 def keep_source_radiographs(dataset: Dataset) -> Dataset:
     """Drop the rotated copies and keep each group's source radiograph.
 

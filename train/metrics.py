@@ -1,45 +1,94 @@
-"""Binary classification metrics with `fractured` as the positive class."""
+"""Binary classification metrics with `fractured` as the positive class.
 
+The metrics come from the repository's `evaluate` module in
+`metrics/fracture_metrics`, loaded by path, so they need no network. This
+module adapts class indices to it, aggregates images to radiographs and adds
+bootstrap confidence intervals resampled by radiograph.
+"""
+
+import functools
+import inspect
+from pathlib import Path
+
+import evaluate
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from bone_fracture import POSITIVE_INDEX
 
+METRIC_MODULE_DIR = Path(__file__).resolve().parent.parent / "metrics" / "fracture_metrics"
+CONFUSION_KEYS = ("true_positive", "false_negative", "false_positive", "true_negative")
+INTERVAL_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+
+
+@functools.cache
+def load_fracture_metric() -> evaluate.Metric:
+    return evaluate.load(str(METRIC_MODULE_DIR))
+
+
+def _metric_function():
+    # The module's plain function: same code as `compute`, without writing an Arrow table per call.
+    return inspect.getmodule(type(load_fracture_metric())).compute_fracture_metrics
+
 
 def compute_metrics(labels: np.ndarray, fracture_probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Compute accuracy, precision, recall (sensitivity), specificity, F1 and ROC-AUC.
+    """Compute accuracy, precision, recall (sensitivity), specificity, F1, ROC-AUC, Brier score and ECE.
 
     `labels` holds class indices (`POSITIVE_INDEX` is fractured) and
     `fracture_probabilities` the predicted probability of a fracture. A
     prediction is positive when that probability is at least `threshold`.
     """
-    is_fracture = np.asarray(labels) == POSITIVE_INDEX
-    predicted = np.asarray(fracture_probabilities) >= threshold
-    true_negative, false_positive, false_negative, true_positive = confusion_matrix(
-        is_fracture, predicted, labels=[False, True]
-    ).ravel()
+    is_fracture = (np.asarray(labels) == POSITIVE_INDEX).astype(int)
+    values = load_fracture_metric().compute(
+        predictions=np.asarray(fracture_probabilities, dtype=np.float64), references=is_fracture, threshold=threshold
+    )
+    metrics = {key: float(value) for key, value in values.items() if key not in CONFUSION_KEYS}
+    metrics["confusion_matrix"] = {key: int(values[key]) for key in CONFUSION_KEYS}
+    metrics["threshold"] = float(threshold)
+    metrics["num_images"] = int(len(is_fracture))
+    return metrics
 
-    both_classes = 0 < is_fracture.sum() < len(is_fracture)
+
+def radiograph_level(labels, fracture_probabilities, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average the probabilities of each radiograph's images; return (labels, probabilities, groups)."""
+    groups = np.asarray(groups)
+    names, inverse = np.unique(groups, return_inverse=True)
+    sums = np.bincount(inverse, weights=np.asarray(fracture_probabilities, dtype=np.float64))
+    mean_probabilities = sums / np.bincount(inverse)
+    first_index = np.array([np.flatnonzero(inverse == index)[0] for index in range(len(names))])
+    return np.asarray(labels)[first_index], mean_probabilities, names
+
+
+def bootstrap_intervals(
+    labels,
+    fracture_probabilities,
+    groups,
+    threshold: float = 0.5,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
+
+    Resamples lacking one class are skipped for ROC-AUC. Returns `{metric: [low, high]}`.
+    """
+    labels, fracture_probabilities, groups = (np.asarray(value) for value in (labels, fracture_probabilities, groups))
+    is_fracture = (labels == POSITIVE_INDEX).astype(int)
+    names, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == index) for index in range(len(names))]
+    compute = _metric_function()
+    rng = np.random.default_rng(seed)
+
+    samples = {name: [] for name in INTERVAL_METRICS}
+    for _ in range(num_resamples):
+        chosen = rng.integers(0, len(names), size=len(names))
+        indices = np.concatenate([members[index] for index in chosen])
+        values = compute(fracture_probabilities[indices], is_fracture[indices], threshold)
+        for name in INTERVAL_METRICS:
+            if not np.isnan(values[name]):
+                samples[name].append(values[name])
+
+    tail = (1.0 - confidence) / 2.0 * 100.0
     return {
-        "accuracy": float(accuracy_score(is_fracture, predicted)),
-        "precision": float(precision_score(is_fracture, predicted, zero_division=0)),
-        "recall": float(recall_score(is_fracture, predicted, zero_division=0)),
-        "specificity": float(true_negative / max(true_negative + false_positive, 1)),
-        "f1": float(f1_score(is_fracture, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(is_fracture, fracture_probabilities)) if both_classes else float("nan"),
-        "confusion_matrix": {
-            "true_positive": int(true_positive),
-            "false_negative": int(false_negative),
-            "false_positive": int(false_positive),
-            "true_negative": int(true_negative),
-        },
-        "threshold": float(threshold),
-        "num_images": int(len(is_fracture)),
+        name: [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))] if values else [float("nan")] * 2
+        for name, values in samples.items()
     }

@@ -28,17 +28,24 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from bone_fracture import LABELS, POSITIVE_INDEX, XrayImageProcessor
+from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
 from bone_fracture.models import MODEL_TYPES, build_model
 
 from .augment import AugmentationConfig, augment_batch
-from .data import grouped_holdout_split, keep_source_radiographs, load_radiographs, preprocess_dataset
+from .data import (
+    grouped_fold_split,
+    grouped_holdout_split,
+    keep_source_radiographs,
+    load_radiographs,
+    preprocess_dataset,
+)
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
 
 CHECKPOINTS_DIR = "checkpoints"
 TRAINING_STATE_FILE = "training_state.json"
+TEST_PREDICTIONS_FILE = "test_predictions.json"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,8 +82,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Train on the source radiographs only, not their rotated copies; rely on augmentation.")
     parser.add_argument("--epoch_repeats", type=int, default=1, help="Times each training image is drawn per epoch.")
     parser.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
+    parser.add_argument("--num_folds", type=int, default=None,
+                        help="Grouped k-fold cross-validation over all splits together: the number of folds.")
+    parser.add_argument("--fold_index", type=int, default=None,
+                        help="With --num_folds: the fold (0-based) held out as test set and scored after training.")
     parser.add_argument("--holdout_fraction", type=float, default=0.15, help="Share of source radiographs held out for validation.")
     parser.add_argument("--no_augmentation", action="store_true", help="Train on the preprocessed images as they are.")
+    parser.add_argument("--max_rotation_degrees", type=float, default=30.0,
+                        help="Largest random rotation in degrees; the set's own rotated copies turn up to about 30.")
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
     parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
     parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
@@ -86,6 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
     if args.init == "pretrained" and args.model_type == "custom_cnn" and args.pretrained_model_name_or_path is None:
         parser.error("--init pretrained with --model_type custom_cnn needs --pretrained_model_name_or_path.")
+    if (args.num_folds is None) != (args.fold_index is None):
+        parser.error("--num_folds and --fold_index go together.")
+    if args.num_folds is not None and not 0 <= args.fold_index < args.num_folds:
+        parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
     return args
@@ -164,8 +181,11 @@ def main(argv=None):
     with accelerator.main_process_first():
         # Groups span all splits, so a radiograph copied into val never joins the training side.
         dataset = load_radiographs(args.train_dir, cache_dir=args.cache_dir)
-        dataset = dataset.filter(lambda split: split == "train", input_columns="split")
-        train_split, holdout_split = grouped_holdout_split(dataset, args.holdout_fraction, args.seed)
+        if args.num_folds is None:
+            development, test_fold = dataset.filter(lambda split: split == "train", input_columns="split"), None
+        else:
+            development, test_fold = grouped_fold_split(dataset, args.num_folds, args.fold_index, args.seed)
+        train_split, holdout_split = grouped_holdout_split(development, args.holdout_fraction, args.seed)
         if args.originals_only:
             train_split = keep_source_radiographs(train_split)
         train_split = preprocess_dataset(train_split, processor, args.preprocessing_num_workers)
@@ -237,7 +257,7 @@ def main(argv=None):
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
 
-    augmentation = None if args.no_augmentation else AugmentationConfig()
+    augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
     logger.info(
         f"Training for {num_epochs} epochs, {total_steps} optimizer steps, "
         f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps} images per step.",
@@ -344,7 +364,31 @@ def main(argv=None):
             f"Model, image processor and metrics written to {output_dir.resolve()}",
             main_process_only=True,
         )
+        if test_fold is not None:
+            score_test_fold(output_dir, test_fold, args)
     accelerator.end_training()
+
+
+def score_test_fold(output_dir: Path, test_fold, args) -> None:
+    """Score the best model on the held-out fold and write every image's prediction."""
+    from .evaluate_model import evaluate_split
+
+    predictor = FracturePredictor.from_pretrained(output_dir)
+    test_fold = preprocess_dataset(test_fold, predictor.processor, args.preprocessing_num_workers)
+    metrics, probabilities = evaluate_split(predictor, test_fold, args.per_device_eval_batch_size)
+    predictions = [
+        {"file_name": name, "split": split, "group": group, "label": int(label), "fracture_probability": float(p)}
+        for name, split, group, label, p in zip(
+            test_fold["file_name"], test_fold["split"], test_fold["group"], test_fold["label"], probabilities
+        )
+    ]
+    record = {"fold_index": args.fold_index, "num_folds": args.num_folds, "metrics": metrics, "predictions": predictions}
+    (output_dir / TEST_PREDICTIONS_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    logger.info(
+        f"Fold {args.fold_index}: test ROC-AUC {metrics['roc_auc']:.4f} on {metrics['num_images']} images "
+        f"from {len(set(test_fold['group']))} radiographs, written to {output_dir / TEST_PREDICTIONS_FILE}",
+        main_process_only=True,
+    )
 
 
 if __name__ == "__main__":

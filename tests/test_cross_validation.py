@@ -1,0 +1,95 @@
+"""Grouped k-fold cross-validation: fold assignment, the fold runs and their summary."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import XRAY_FOLDER
+from scipy import stats
+
+from train import cross_validate
+from train.data import grouped_fold_split, load_radiographs
+
+NUM_FOLDS = 2
+FAST_TRAINING = ["--max_train_steps", "1", "--holdout_fraction", "0.45", "--image_size", "64", "--mixed_precision", "no"]
+
+
+@pytest.fixture(scope="module")
+def radiographs(tmp_path_factory):
+    return load_radiographs(str(XRAY_FOLDER), cache_dir=str(tmp_path_factory.mktemp("cache")))
+
+
+def test_folds_cover_every_group_once(radiographs):
+    test_groups = [set(grouped_fold_split(radiographs, 3, index, seed=0)[1]["group"]) for index in range(3)]
+    assert sorted(group for groups in test_groups for group in groups) == sorted(set(radiographs["group"]))
+
+
+@pytest.mark.parametrize("fold_index", [0, 1, 2])
+def test_fold_sides_share_no_group(radiographs, fold_index):
+    development, test = grouped_fold_split(radiographs, 3, fold_index, seed=0)
+    assert not set(development["group"]) & set(test["group"])
+
+
+def test_fold_split_needs_two_folds(radiographs):
+    with pytest.raises(ValueError, match="at least 2, got 1"):
+        grouped_fold_split(radiographs, 1, 0, seed=0)
+
+
+def test_interval_by_hand():
+    values = [0.6, 0.7, 0.8]
+    half_width = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) / np.sqrt(3)
+    mean, interval = cross_validate.mean_and_interval(values)
+    assert interval == pytest.approx([0.7 - half_width, min(1.0, 0.7 + half_width)])
+
+
+def test_interval_clipped_to_unit_range():
+    _, interval = cross_validate.mean_and_interval([0.99, 0.5])
+    assert interval[1] == 1.0
+
+
+def test_arguments_after_separator_forwarded():
+    _, forwarded = cross_validate.parse_args(["--data_dir", "d", "--output_dir", "o", "--", "--model_type", "resnet50"])
+    assert forwarded == ["--model_type", "resnet50"]
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory):
+    """Two folds, each a one-step training run in its own process (about 30 s on 2 cores)."""
+    output_dir = tmp_path_factory.mktemp("cv") / "custom-cnn"
+    arguments = ["--data_dir", str(XRAY_FOLDER), "--output_dir", str(output_dir), "--num_folds", str(NUM_FOLDS), "--", *FAST_TRAINING]
+    results = cross_validate.main(arguments)
+    return output_dir, arguments, results
+
+
+@pytest.mark.slow
+def test_summary_file_written(cv_run):
+    output_dir, _, results = cv_run
+    assert json.loads((output_dir / "cv_results.json").read_text()) == json.loads(json.dumps(results))
+
+
+@pytest.mark.slow
+def test_summary_counts_all_images(cv_run):
+    _, _, results = cv_run
+    assert results["num_images"] == len(list(XRAY_FOLDER.rglob("*.jpg")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["image_level", "radiograph_level"])
+def test_summary_has_fold_metrics(cv_run, level):
+    _, _, results = cv_run
+    assert len(results[level]["per_fold"]) == NUM_FOLDS
+
+
+@pytest.mark.slow
+def test_summary_has_bootstrap_interval(cv_run):
+    _, _, results = cv_run
+    assert len(results["radiograph_level"]["pooled_bootstrap_ci95"]["roc_auc"]) == 2
+
+
+@pytest.mark.slow
+def test_rerun_skips_scored_folds(cv_run, monkeypatch):
+    _, arguments, _ = cv_run
+    started = []
+    monkeypatch.setattr(cross_validate.subprocess, "run", lambda command, check: started.append(command))
+    cross_validate.main(arguments)
+    assert started == []
