@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModelForImageClassification
 
 from . import modeling_cnn  # noqa: F401  (registers the custom CNN with the Auto classes)
+from .calibration import Calibration
 from .decoding import ImageSource
 from .labels import LABELS
 from .preprocessing import PreprocessingSteps, XrayImageProcessor
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Prediction:
-    """Class probabilities for one radiograph, keyed by label name, and how they were made."""
+    """Calibrated class probabilities for one radiograph, keyed by label name, and how they were made."""
 
     probabilities: dict[str, float]
     steps: PreprocessingSteps
@@ -35,6 +36,7 @@ class FracturePredictor:
             raise ValueError(f"Model labels {labels} differ from {LABELS}; it was not trained by this project.")
         self.model = model.eval()
         self.processor = processor
+        self.calibration = Calibration.from_config(model.config)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path) -> "FracturePredictor":
@@ -48,10 +50,14 @@ class FracturePredictor:
         return cls(model, processor)
 
     @torch.inference_mode()
+    def logits_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return raw logits (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
+        return self.model(pixel_values=self.processor.normalize(pixels)).logits.float().numpy()
+
     def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Return class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
-        logits = self.model(pixel_values=self.processor.normalize(pixels)).logits
-        return logits.float().softmax(dim=-1).numpy()
+        """Return calibrated class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
+        logits = self.logits_batch(pixels) / self.calibration.temperature
+        return torch.from_numpy(logits).softmax(dim=-1).numpy()
 
     @torch.inference_mode()
     def predict(self, image: ImageSource) -> Prediction:
@@ -59,7 +65,7 @@ class FracturePredictor:
         steps = self.processor.preprocess_steps(image)
         started = time.perf_counter()
         pixel_values = self.processor.normalize(steps.model_input)
-        logits = self.model(pixel_values=pixel_values).logits
-        probabilities = logits.float().softmax(dim=-1)[0].tolist()
+        logits = self.model(pixel_values=pixel_values).logits.float() / self.calibration.temperature
+        probabilities = logits.softmax(dim=-1)[0].tolist()
         elapsed = time.perf_counter() - started
         return Prediction(dict(zip(LABELS, probabilities)), steps, elapsed)

@@ -429,7 +429,10 @@ def test_early_stopping_stops(tmp_path, monkeypatch):
     # Validation ROC-AUC that only falls after the first epoch: patience 2 stops after epoch 2.
     scores = iter([0.9, 0.8, 0.7, 0.6, 0.5])
 
-    def falling_metrics(labels, probabilities):
+    def falling_metrics(labels, probabilities, *threshold):
+        # Calibration after training also calls this with a threshold; the scores are for epochs only.
+        if threshold:
+            return compute_metrics(labels, probabilities, *threshold)
         return {**compute_metrics(labels, probabilities), "roc_auc": next(scores)}
 
     monkeypatch.setattr(train_module, "compute_metrics", falling_metrics)
@@ -468,3 +471,13 @@ def test_originals_only_training_size(tmp_path):
     originals = keep_source_radiographs(train_side)
     # One image per step: each original three times.
     assert read_json(output_dir / "training_log.json")[0]["step"] == 3 * len(originals)
+
+
+def test_training_stores_calibration(trained_dir):
+    calibration = read_json(trained_dir / "config.json")["calibration"]
+    assert sorted(calibration) == ["decision_threshold", "screening_sensitivity", "screening_threshold", "temperature"]
+
+
+def test_calibration_report_written(trained_dir):
+    report = read_json(trained_dir / "calibration.json")
+    assert report["validation_after"]["ece"] <= report["validation_before"]["ece"] + 1e-9

@@ -37,14 +37,30 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def evaluate_split(predictor: FracturePredictor, dataset, batch_size: int) -> tuple[dict, np.ndarray]:
-    """Return the metrics of one preprocessed split and the fracture probability of each image."""
+    """Return the metrics of one preprocessed split and the calibrated fracture probability of each image.
+
+    Metrics use the model's stored decision threshold; `screening` adds
+    sensitivity and specificity at its screening threshold.
+    """
     dataset = dataset.with_format("numpy", columns=["pixels", "label"])
     probabilities = []
     for start in range(0, len(dataset), batch_size):
         batch = dataset[start : start + batch_size]
         probabilities.append(predictor.predict_batch(batch["pixels"])[:, POSITIVE_INDEX])
     fracture_probabilities = np.concatenate(probabilities)
-    return compute_metrics(np.asarray(dataset["label"]), fracture_probabilities), fracture_probabilities
+    return split_metrics(predictor, np.asarray(dataset["label"]), fracture_probabilities), fracture_probabilities
+
+
+def split_metrics(predictor: FracturePredictor, labels: np.ndarray, fracture_probabilities: np.ndarray) -> dict:
+    calibration = predictor.calibration
+    metrics = compute_metrics(labels, fracture_probabilities, calibration.decision_threshold)
+    screening = compute_metrics(labels, fracture_probabilities, calibration.screening_threshold)
+    metrics["screening"] = {
+        "threshold": calibration.screening_threshold,
+        "recall": screening["recall"],
+        "specificity": screening["specificity"],
+    }
+    return metrics
 
 
 def main(argv=None) -> dict:
@@ -70,7 +86,7 @@ def main(argv=None) -> dict:
     other_groups = {group for group, part in zip(dataset["group"], dataset["split"]) if part != args.split}
     leak_free = np.array([group not in other_groups for group in split["group"]])
     if not leak_free.all():
-        leak_free_metrics = compute_metrics(np.asarray(split["label"])[leak_free], fracture_probabilities[leak_free])
+        leak_free_metrics = split_metrics(predictor, np.asarray(split["label"])[leak_free], fracture_probabilities[leak_free])
         leak_free_metrics["num_radiographs"] = len({g for g, keep in zip(split["group"], leak_free) if keep})
         leak_free_metrics["removed_images"] = int((~leak_free).sum())
         leak_free_metrics["removed_groups"] = sorted({g for g, keep in zip(split["group"], leak_free) if not keep})
@@ -81,12 +97,11 @@ def main(argv=None) -> dict:
     results.setdefault("model", model_dir.name)
     results.setdefault("splits", {}).update(evaluated)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
-    for split_name, split_metrics in evaluated.items():
+    for split_name, values in evaluated.items():
         logger.info(
             "%s on %s (%d images, %d radiographs): accuracy %.4f, precision %.4f, recall %.4f, F1 %.4f, ROC-AUC %.4f",
-            model_dir.name, split_name, split_metrics["num_images"], split_metrics["num_radiographs"],
-            split_metrics["accuracy"], split_metrics["precision"], split_metrics["recall"], split_metrics["f1"],
-            split_metrics["roc_auc"],
+            model_dir.name, split_name, values["num_images"], values["num_radiographs"],
+            values["accuracy"], values["precision"], values["recall"], values["f1"], values["roc_auc"],
         )
     logger.info("Results written to %s", results_path)
     return metrics

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
+from bone_fracture.calibration import Calibration, fit_calibration
 from bone_fracture.models import MODEL_TYPES, build_model
 
 from .augment import AugmentationConfig, augment_batch
@@ -364,9 +365,41 @@ def main(argv=None):
             f"Model, image processor and metrics written to {output_dir.resolve()}",
             main_process_only=True,
         )
+        calibrate_model(output_dir, holdout_split, args)
         if test_fold is not None:
             score_test_fold(output_dir, test_fold, args)
     accelerator.end_training()
+
+
+def calibrate_model(output_dir: Path, holdout_split, args) -> None:
+    """Fit temperature and thresholds of the best model on the validation split and store them in its config."""
+    predictor = FracturePredictor.from_pretrained(output_dir)
+    data = holdout_split.with_format("numpy", columns=["pixels", "label"])
+    logits = np.concatenate(
+        [
+            predictor.logits_batch(data[start : start + args.per_device_eval_batch_size]["pixels"])
+            for start in range(0, len(data), args.per_device_eval_batch_size)
+        ]
+    )
+    labels = np.asarray(data["label"])
+    calibration = fit_calibration(logits, labels)
+
+    before = compute_metrics(labels, Calibration().fracture_probabilities(logits))
+    after = compute_metrics(labels, calibration.fracture_probabilities(logits), calibration.decision_threshold)
+    predictor.model.config.calibration = calibration.to_dict()
+    predictor.model.config.save_pretrained(output_dir)
+    report = {
+        "calibration": calibration.to_dict(),
+        "validation_before": {key: before[key] for key in ("ece", "brier_score", "roc_auc", "accuracy")},
+        "validation_after": {key: after[key] for key in ("ece", "brier_score", "roc_auc", "accuracy", "recall", "specificity")},
+    }
+    (output_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
+    logger.info(
+        f"Temperature {calibration.temperature:.3f}: validation ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
+        f"Brier {before['brier_score']:.4f} -> {after['brier_score']:.4f}; decision threshold "
+        f"{calibration.decision_threshold:.3f}, screening threshold {calibration.screening_threshold:.3f}",
+        main_process_only=True,
+    )
 
 
 def score_test_fold(output_dir: Path, test_fold, args) -> None:

@@ -1,0 +1,120 @@
+"""Temperature scaling, decision and screening thresholds, and their use at inference."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import COMMITTED_MODEL_DIR
+
+from bone_fracture import FracturePredictor
+from bone_fracture.calibration import (
+    Calibration,
+    fit_calibration,
+    fit_temperature,
+    screening_threshold,
+    youden_threshold,
+)
+from train.metrics import compute_metrics
+
+
+@pytest.fixture(scope="module")
+def overconfident_logits():
+    """Logits of a model four times too sure of itself: the true log-odds times 4."""
+    rng = np.random.default_rng(0)
+    # True log-odds of class 0 (fractured) over class 1, and labels drawn from them.
+    log_odds = rng.normal(0, 2.0, 8000)
+    labels = np.where(rng.random(log_odds.size) < 1 / (1 + np.exp(-log_odds)), 0, 1)
+    logits = np.stack([4.0 * log_odds, np.zeros(log_odds.size)], axis=1)
+    return logits, labels
+
+
+def test_temperature_undoes_overconfidence(overconfident_logits):
+    logits, labels = overconfident_logits
+    assert fit_temperature(logits, labels) == pytest.approx(4.0, rel=0.1)
+
+
+def test_calibration_lowers_ece(overconfident_logits):
+    logits, labels = overconfident_logits
+    calibration = fit_calibration(logits, labels)
+    before = compute_metrics(labels, Calibration().fracture_probabilities(logits))["ece"]
+    after = compute_metrics(labels, calibration.fracture_probabilities(logits))["ece"]
+    assert after < before / 2
+
+
+def test_calibration_lowers_brier(overconfident_logits):
+    logits, labels = overconfident_logits
+    calibration = fit_calibration(logits, labels)
+    before = compute_metrics(labels, Calibration().fracture_probabilities(logits))["brier_score"]
+    after = compute_metrics(labels, calibration.fracture_probabilities(logits))["brier_score"]
+    assert after < before
+
+
+def test_calibration_keeps_ranking(overconfident_logits):
+    logits, labels = overconfident_logits
+    calibration = fit_calibration(logits, labels)
+    before = compute_metrics(labels, Calibration().fracture_probabilities(logits))["roc_auc"]
+    after = compute_metrics(labels, calibration.fracture_probabilities(logits))["roc_auc"]
+    assert after == pytest.approx(before)
+
+
+def test_screening_threshold_sensitivity():
+    probabilities = np.linspace(0.01, 0.99, 99)
+    is_fracture = np.arange(99) % 3 == 0
+    threshold = screening_threshold(probabilities, is_fracture, min_sensitivity=0.95)
+    assert (probabilities[is_fracture] >= threshold).mean() >= 0.95
+
+
+def test_screening_threshold_highest():
+    # 20 fractures scored 0.05 .. 1.0: 95% sensitivity needs 19 of them, so the threshold is the 19th highest.
+    probabilities = np.arange(1, 21) / 20
+    threshold = screening_threshold(probabilities, np.ones(20, dtype=bool), min_sensitivity=0.95)
+    assert threshold == pytest.approx(0.10)
+
+
+def test_screening_needs_fracture():
+    with pytest.raises(ValueError, match="at least one fractured"):
+        screening_threshold(np.array([0.2, 0.4]), np.array([False, False]))
+
+
+def test_youden_threshold_separates():
+    probabilities = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    is_fracture = np.array([False, False, False, True, True, True])
+    assert youden_threshold(probabilities, is_fracture) == pytest.approx(0.7)
+
+
+def test_calibration_round_trip_config():
+    class Config:
+        calibration = {"temperature": 2.5, "decision_threshold": 0.4, "screening_threshold": 0.1, "screening_sensitivity": 0.95}
+
+    assert Calibration.from_config(Config()).to_dict() == Config.calibration
+
+
+def test_missing_calibration_is_identity():
+    assert Calibration.from_config(object()) == Calibration()
+
+
+@pytest.fixture
+def calibrated_model_dir(tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(COMMITTED_MODEL_DIR, target)
+    config = json.loads((target / "config.json").read_text())
+    config["calibration"] = {"temperature": 3.0, "decision_threshold": 0.4, "screening_threshold": 0.1, "screening_sensitivity": 0.95}
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+def test_predictor_applies_temperature(calibrated_model_dir, fractured_xray):
+    plain = FracturePredictor.from_pretrained(COMMITTED_MODEL_DIR)
+    calibrated = FracturePredictor.from_pretrained(calibrated_model_dir)
+    steps = plain.processor.preprocess_steps(fractured_xray)
+    logits = plain.logits_batch(steps.model_input[None])
+    expected = Calibration(temperature=3.0).fracture_probabilities(logits)[0]
+    assert calibrated.predict(fractured_xray).probabilities["fractured"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_predictor_batch_matches_single(calibrated_model_dir, fractured_xray):
+    predictor = FracturePredictor.from_pretrained(calibrated_model_dir)
+    steps = predictor.processor.preprocess_steps(fractured_xray)
+    batch = predictor.predict_batch(steps.model_input[None])[0, 0]
+    assert predictor.predict(fractured_xray).probabilities["fractured"] == pytest.approx(batch, abs=1e-6)
