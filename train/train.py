@@ -92,6 +92,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max_rotation_degrees", type=float, default=30.0,
                         help="Largest random rotation in degrees; the set's own rotated copies turn up to about 30.")
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
+    parser.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is present.")
     parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
     parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
     parser.add_argument("--seed", type=int, default=42)
@@ -169,6 +170,9 @@ def main(argv=None):
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
+        # Without an accelerator, cpu=True lets Accelerate join the processes a
+        # distributed launcher started (it stays single-process otherwise).
+        cpu=args.cpu or not torch.cuda.is_available(),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=None if args.report_to == "none" else args.report_to,
