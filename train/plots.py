@@ -1,0 +1,128 @@
+"""Learning curves, ROC curves and confusion matrices as PNG files.
+
+    python -m train.plots --model_dir models/custom-cnn --cv_dir runs/cv/custom-cnn
+
+writes `learning_curves.png` from the model's `training_log.json`, and, from
+the cross-validation folds' test predictions, `roc_curve.png` and
+`confusion_matrix.png` into the model folder.
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in tests
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from bone_fracture import POSITIVE_INDEX  # noqa: E402
+
+from .metrics import compute_metrics, radiograph_level  # noqa: E402
+from .train import TEST_PREDICTIONS_FILE  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def plot_learning_curves(training_log: list[dict], path: Path, title: str) -> Path:
+    """Training loss and validation ROC-AUC and accuracy per epoch."""
+    epochs = [record["epoch"] for record in training_log]
+    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_axis.plot(epochs, [record["train_loss"] for record in training_log], marker="o")
+    loss_axis.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    metric_axis.plot(epochs, [record["validation_roc_auc"] for record in training_log], marker="o", label="ROC-AUC")
+    metric_axis.plot(epochs, [record["validation_accuracy"] for record in training_log], marker="s", label="accuracy")
+    metric_axis.set(xlabel="epoch", ylim=(0, 1), title="Validation (held-out radiographs)")
+    metric_axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> Path:
+    """ROC curves of fractured vs normal; `curves` maps a name to (class indices, fracture probabilities)."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    for name, (labels, probabilities) in curves.items():
+        is_fracture = np.asarray(labels) == POSITIVE_INDEX
+        false_positive_rate, true_positive_rate, _ = roc_curve(is_fracture, probabilities)
+        auc = compute_metrics(labels, probabilities)["roc_auc"]
+        axis.plot(false_positive_rate, true_positive_rate, label=f"{name} (AUC {auc:.2f})")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="gray", label="chance")
+    axis.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1))
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_confusion_matrix(confusion: dict[str, int], path: Path, title: str) -> Path:
+    """2x2 matrix with true classes as rows and predicted classes as columns, fractured first."""
+    matrix = np.array(
+        [
+            [confusion["true_positive"], confusion["false_negative"]],
+            [confusion["false_positive"], confusion["true_negative"]],
+        ]
+    )
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    axis.imshow(matrix, cmap="Blues")
+    for row in range(2):
+        for column in range(2):
+            color = "white" if matrix[row, column] > matrix.max() / 2 else "black"
+            axis.text(column, row, str(matrix[row, column]), ha="center", va="center", color=color, fontsize=14)
+    axis.set(
+        xticks=[0, 1], yticks=[0, 1], xticklabels=["Fractured", "Normal"], yticklabels=["Fractured", "Normal"],
+        xlabel="predicted", ylabel="true", title=title,
+    )  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def load_fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Pooled (labels, probabilities, groups) of every fold, and the mean decision threshold of the folds' models."""
+    labels, probabilities, groups, thresholds = [], [], [], []
+    for fold_dir in sorted(cv_dir.glob("fold_*")):
+        record = json.loads((fold_dir / TEST_PREDICTIONS_FILE).read_text())
+        labels += [item["label"] for item in record["predictions"]]
+        probabilities += [item["fracture_probability"] for item in record["predictions"]]
+        groups += [item["group"] for item in record["predictions"]]
+        thresholds.append(record["metrics"].get("threshold", 0.5))
+    return np.array(labels), np.array(probabilities), np.array(groups), float(np.mean(thresholds))
+
+
+def main(argv=None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", type=Path, required=True, help="Model folder; the PNG files are written there.")
+    parser.add_argument("--cv_dir", type=Path, default=None, help="Cross-validation folder with fold_*/ results.")
+    args = parser.parse_args(argv)
+
+    name = args.model_dir.name
+    written = []
+    log_path = args.model_dir / "training_log.json"
+    if log_path.is_file():
+        log = json.loads(log_path.read_text())
+        written.append(plot_learning_curves(log, args.model_dir / "learning_curves.png", f"{name}: training"))
+    if args.cv_dir is not None:
+        labels, probabilities, groups, threshold = load_fold_predictions(args.cv_dir)
+        radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, groups)
+        curves = {"images": (labels, probabilities), "radiographs": (radiograph_labels, radiograph_probabilities)}
+        written.append(plot_roc_curves(curves, args.model_dir / "roc_curve.png", f"{name}: cross-validation ROC"))
+        confusion = compute_metrics(labels, probabilities, threshold)["confusion_matrix"]
+        written.append(
+            plot_confusion_matrix(confusion, args.model_dir / "confusion_matrix.png", f"{name}: cross-validation")
+        )
+    for path in written:
+        logger.info("Wrote %s", path)
+    return written
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
