@@ -21,7 +21,7 @@ def model_and_cv_dirs(tmp_path):
     cv_dir = tmp_path / "cv"
     for fold in range(2):
         predictions = [
-            {"file_name": f"{fold}-{index}.jpg", "split": "train", "group": f"g{fold}-{index // 2}",
+            {"file_name": f"{fold}-{index}.jpg", "split": "train", "group": f"g{fold}-{index % 2}-{index // 4}",
              "label": index % 2, "fracture_probability": 0.8 if index % 2 == 0 else 0.3}
             for index in range(8)
         ]  # fmt: skip
