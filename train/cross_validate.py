@@ -9,7 +9,7 @@ command can be rerun after a crash. Arguments after `--` go to `train.train`:
     python -m train.cross_validate --data_dir path/to/bone-fracture-xray \\
         --output_dir runs/cv/custom-cnn --num_folds 5 -- --model_type custom_cnn --originals_only
 
-The summary, `cv_results.json`, holds per-fold metrics with their mean and
+The summary, `cv_results.json`, contains per-fold metrics with their mean and
 95% confidence interval over folds (Student's t), at image level and at
 radiograph level (mean probability of a radiograph's images), plus bootstrap
 intervals over the pooled predictions, resampled by radiograph.
@@ -43,7 +43,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--num_folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42, help="Seed of the fold assignment and of each run.")
     parser.add_argument("--launcher", default=f"{sys.executable} -m",
-                        help="Command that runs a module, e.g. 'accelerate launch --cpu --num_processes 2 -m'.")
+                        help="Command that runs a module, e.g. 'accelerate launch --multi_gpu --num_processes 2 -m' (runs on CPUs too).")
     parser.add_argument("--name", default=None, help="Model name in the summary (default: the output folder's name).")
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--" in argv:
