@@ -1,5 +1,6 @@
 """Shared test set-up: offline Hub, no Gradio analytics, paths to real X-ray fixtures,
-and the Gradio app served from a subprocess."""
+and the Gradio app served from a subprocess, with the committed model or with
+a temporary folder of several models."""
 
 import os
 
@@ -9,17 +10,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import json  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -86,22 +91,22 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> 
     pytest.fail(f"app.py did not answer at {url} within {APP_STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def running_app(tmp_path_factory) -> Iterator[RunningApp]:
-    """`python app.py` with the committed model on a free loopback port, one per test module.
-
-    The app's stdout and stderr, including its log, go to `log_path`.
-    """
+@contextmanager
+def _serve_app(log_path: Path, model_env: dict[str, str]) -> Iterator[RunningApp]:
+    """Run `python app.py` on a free loopback port with `model_env` replacing both model variables."""
     port = _free_loopback_port()
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
     env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "FRACTURE_MODEL_DIR": str(COMMITTED_MODEL_DIR),
+        key: value for key, value in os.environ.items() if key not in ("FRACTURE_MODEL_DIR", "FRACTURE_MODELS_DIR")
     }
+    env.update(
+        {
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            **model_env,
+        }
+    )
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, str(REPO_ROOT / "app.py")],
@@ -121,3 +126,97 @@ def running_app(tmp_path_factory) -> Iterator[RunningApp]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def running_app(tmp_path_factory) -> Iterator[RunningApp]:
+    """`python app.py` with the committed model as default, one per test module.
+
+    The app also loads every other model folder under `models/`. Its stdout
+    and stderr, including its log, go to `log_path`.
+    """
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    with _serve_app(log_path, {"FRACTURE_MODEL_DIR": str(COMMITTED_MODEL_DIR)}) as app:
+        yield app
+
+
+# Validation ROC-AUCs of the two models in `multi_models_dir`: custom-cnn wins
+# on the whole val split, mobilenet-v2 on the leak-free part, so mobilenet-v2
+# is the default model.
+MULTI_MODEL_ROC_AUC = {
+    "custom-cnn": {"val": 0.90, "val_leak_free": 0.60},
+    "mobilenet-v2": {"val": 0.70, "val_leak_free": 0.80},
+}
+# Stored with mobilenet-v2. The custom-cnn copy keeps the committed config, which has no calibration.
+MOBILENET_CALIBRATION = {
+    "temperature": 1.5,
+    "decision_threshold": 0.3,
+    "screening_threshold": 0.05,
+    "screening_sensitivity": 0.95,
+}
+CV_RESULTS = {
+    "model": "custom-cnn",
+    "num_folds": 5,
+    "num_images": 9463,
+    "num_radiographs": 412,
+    "image_level": {
+        "mean": {"roc_auc": 0.81, "accuracy": 0.74, "recall": 0.7, "specificity": 0.78},
+        "ci95_over_folds": {"roc_auc": [0.75, 0.87]},
+    },
+    "radiograph_level": {
+        "mean": {"roc_auc": 0.84, "accuracy": 0.76, "recall": 0.73, "specificity": 0.8},
+        "ci95_over_folds": {"roc_auc": [0.77, 0.91]},
+    },
+}
+PLOT_FILENAMES = ("learning_curves.png", "roc_curve.png", "confusion_matrix.png")
+
+
+def _write_eval_results(model_dir: Path, roc_auc: dict[str, float]) -> None:
+    splits = {split: {"accuracy": 0.7, "roc_auc": value, "num_images": 100} for split, value in roc_auc.items()}
+    content = {"model": model_dir.name, "splits": splits}
+    (model_dir / "eval_results.json").write_text(json.dumps(content), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def multi_models_dir(tmp_path_factory) -> Path:
+    """A models folder for the multi-model app, built once per session.
+
+    - `custom-cnn`: the committed model without calibration, with
+      `cv_results.json` and the three plots (small solid-colour PNG files).
+    - `mobilenet-v2`: MobileNetV2 with random weights and `MOBILENET_CALIBRATION`.
+    - `broken`: a config.json that is not JSON, which the app must skip.
+    """
+    import torch
+
+    from bone_fracture import XrayImageProcessor
+    from bone_fracture.models import build_model
+
+    models_dir = tmp_path_factory.mktemp("models")
+
+    custom_cnn = models_dir / "custom-cnn"
+    shutil.copytree(COMMITTED_MODEL_DIR, custom_cnn)
+    _write_eval_results(custom_cnn, MULTI_MODEL_ROC_AUC["custom-cnn"])
+    (custom_cnn / "cv_results.json").write_text(json.dumps(CV_RESULTS), encoding="utf-8")
+    for index, name in enumerate(PLOT_FILENAMES):
+        Image.new("RGB", (160, 120), (60 * index, 120, 200)).save(custom_cnn / name)
+
+    mobilenet = models_dir / "mobilenet-v2"
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2")
+    model.config.calibration = MOBILENET_CALIBRATION
+    model.save_pretrained(mobilenet)
+    XrayImageProcessor().save_pretrained(mobilenet)
+    _write_eval_results(mobilenet, MULTI_MODEL_ROC_AUC["mobilenet-v2"])
+
+    broken = models_dir / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def multi_model_app(tmp_path_factory, multi_models_dir) -> Iterator[RunningApp]:
+    """`python app.py` serving `multi_models_dir`, shared by the API and browser tests."""
+    log_path = tmp_path_factory.mktemp("multi-model-app") / "app.log"
+    with _serve_app(log_path, {"FRACTURE_MODELS_DIR": str(multi_models_dir)}) as app:
+        yield app

@@ -1,23 +1,33 @@
 """Tests of the Gradio app: pure helpers in-process, then the API of `python app.py`.
 
-The API tests share one app subprocess per module (the `running_app` fixture)
-serving the committed model. That model may be a placeholder, so the tests
-check the shape of the output and never particular probabilities.
+Most API tests share one app subprocess per module (the `running_app`
+fixture) with the committed model as default. The multi-model tests use one
+app per session (`multi_model_app`) serving a temporary folder with the
+committed model, a MobileNetV2 with random weights and a broken folder. The
+committed model may be a placeholder, so the tests check the shape of the
+output and never particular probabilities.
 """
 
 import json
 import logging
+import shutil
 import string
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from conftest import COMMITTED_MODEL_DIR, CV_RESULTS, MOBILENET_CALIBRATION, PLOT_FILENAMES
 from PIL import Image
 
 import app
-from bone_fracture import LABELS, XrayImageProcessor
+import app_models
+import app_results
+from app_text import CLASS_NAMES, UI_TEXT
+from bone_fracture import LABELS, FracturePredictor, Prediction, XrayImageProcessor
+from bone_fracture.calibration import Calibration
 
 EXPECTED_CLASSES = {"Fractured", "Normal"}
 
@@ -33,7 +43,7 @@ def _confidences(result: dict) -> dict[str, float]:
 def _write_eval_results(models_dir: Path, model: str, content: str) -> None:
     model_dir = models_dir / model
     model_dir.mkdir(parents=True)
-    (model_dir / app.EVAL_RESULTS_FILENAME).write_text(content, encoding="utf-8")
+    (model_dir / app_results.EVAL_RESULTS_FILENAME).write_text(content, encoding="utf-8")
 
 
 def _full_range_pixels(image_path: Path) -> np.ndarray:
@@ -72,21 +82,21 @@ def _write_dicom(pixels: np.ndarray, dicom_path: Path) -> None:
 
 
 def test_translations_same_keys():
-    assert set(app.UI_TEXT["id"]) == set(app.UI_TEXT["en"])
+    assert set(UI_TEXT["id"]) == set(UI_TEXT["en"])
 
 
-@pytest.mark.parametrize("key", sorted(app.UI_TEXT["en"]))
+@pytest.mark.parametrize("key", sorted(UI_TEXT["en"]))
 def test_translations_same_fields(key):
-    assert _format_fields(app.UI_TEXT["id"][key]) == _format_fields(app.UI_TEXT["en"][key])
+    assert _format_fields(UI_TEXT["id"][key]) == _format_fields(UI_TEXT["en"][key])
 
 
-@pytest.mark.parametrize("language", sorted(app.UI_TEXT))
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
 def test_class_names_cover_labels(language):
-    assert set(app.CLASS_NAMES[language]) == set(LABELS)
+    assert set(CLASS_NAMES[language]) == set(LABELS)
 
 
 def test_class_names_indonesian():
-    assert app.CLASS_NAMES["id"] == {"fractured": "Fraktur", "not_fractured": "Normal"}
+    assert CLASS_NAMES["id"] == {"fractured": "Fraktur", "not_fractured": "Normal"}
 
 
 @pytest.mark.parametrize(
@@ -107,25 +117,33 @@ def test_pick_language_header(header, expected):
     assert app.pick_language(header) == expected
 
 
-def test_model_dir_default():
-    assert app.resolve_model_dir({}) == Path(app.__file__).resolve().parent / "models" / "custom-cnn"
+def test_models_dir_default():
+    assert app.resolve_models_dir({}) == Path(app.__file__).resolve().parent / "models"
 
 
-def test_model_dir_env_override(tmp_path):
-    assert app.resolve_model_dir({"FRACTURE_MODEL_DIR": str(tmp_path)}) == tmp_path
+def test_models_dir_env_override(tmp_path):
+    assert app.resolve_models_dir({"FRACTURE_MODELS_DIR": str(tmp_path)}) == tmp_path
+
+
+def test_default_model_dir_unset():
+    assert app.resolve_default_model_dir({}) is None
+
+
+def test_default_model_dir_env(tmp_path):
+    assert app.resolve_default_model_dir({"FRACTURE_MODEL_DIR": str(tmp_path)}) == tmp_path
 
 
 def test_eval_results_absent(tmp_path):
     (tmp_path / "custom-cnn").mkdir()
 
-    assert app.load_eval_results(tmp_path) == []
+    assert app_results.load_eval_results(tmp_path) == []
 
 
-@pytest.mark.parametrize("language", sorted(app.UI_TEXT))
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
 def test_comparison_table_empty_note(language):
-    text = app.UI_TEXT[language]
+    text = UI_TEXT[language]
 
-    assert app.render_comparison_table([], text) == text["no_eval_results"]
+    assert app_results.render_comparison_table([], text) == text["no_eval_results"]
 
 
 def test_eval_results_loaded(tmp_path):
@@ -145,20 +163,20 @@ def test_eval_results_loaded(tmp_path):
     }
     _write_eval_results(tmp_path, "custom-cnn", json.dumps(results))
 
-    rows = app.load_eval_results(tmp_path)
+    rows = app_results.load_eval_results(tmp_path)
 
     assert len(rows) == 1
     assert rows[0].model == "custom-cnn"
     assert rows[0].split == "val"
-    assert rows[0].metrics == {key: results["splits"]["val"][key] for key in app.METRIC_KEYS}
+    assert rows[0].metrics == {key: results["splits"]["val"][key] for key in app_results.METRIC_KEYS}
     assert rows[0].num_images == 120
 
 
 def test_eval_results_partial_metrics(tmp_path):
     _write_eval_results(tmp_path, "resnet", json.dumps({"splits": {"test": {"accuracy": 0.5, "f1": "n/a"}}}))
 
-    rows = app.load_eval_results(tmp_path)
-    table = app.render_comparison_table(rows, app.UI_TEXT["en"])
+    rows = app_results.load_eval_results(tmp_path)
+    table = app_results.render_comparison_table(rows, UI_TEXT["en"])
 
     assert rows[0].model == "resnet"
     assert rows[0].metrics["f1"] is None
@@ -174,8 +192,8 @@ def test_eval_results_partial_metrics(tmp_path):
 def test_eval_results_malformed_skipped(tmp_path, caplog, content):
     _write_eval_results(tmp_path, "broken", content)
 
-    with caplog.at_level(logging.WARNING, logger=app.logger.name):
-        rows = app.load_eval_results(tmp_path)
+    with caplog.at_level(logging.WARNING, logger=app_results.logger.name):
+        rows = app_results.load_eval_results(tmp_path)
 
     assert rows == []
     assert "broken" in caplog.text
@@ -185,7 +203,7 @@ def test_eval_results_bad_split_skipped(tmp_path):
     content = json.dumps({"splits": {"val": {"accuracy": 0.9}, "test": "missing"}})
     _write_eval_results(tmp_path, "custom-cnn", content)
 
-    rows = app.load_eval_results(tmp_path)
+    rows = app_results.load_eval_results(tmp_path)
 
     assert [row.split for row in rows] == ["val"]
 
@@ -193,7 +211,7 @@ def test_eval_results_bad_split_skipped(tmp_path):
 def test_comparison_table_indonesian_headers(tmp_path):
     _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val": {"accuracy": 0.9}}}))
 
-    table = app.render_comparison_table(app.load_eval_results(tmp_path), app.UI_TEXT["id"])
+    table = app_results.render_comparison_table(app_results.load_eval_results(tmp_path), UI_TEXT["id"])
 
     assert "Akurasi" in table
     assert "ROC-AUC" in table
@@ -208,7 +226,7 @@ def test_parameters_table_values():
         size={"height": 256, "width": 192},
     )
 
-    table = app.render_parameters_table(processor, app.UI_TEXT["en"])
+    table = app.render_parameters_table(processor, UI_TEXT["en"])
 
     assert "| CLAHE clip limit | 3.5 |" in table
     assert "| CLAHE tile grid (columns × rows) | 4 × 6 |" in table
@@ -218,23 +236,298 @@ def test_parameters_table_values():
 
 
 def test_parameters_table_blur_off():
-    table = app.render_parameters_table(XrayImageProcessor(blur_kernel_size=1), app.UI_TEXT["en"])
+    table = app.render_parameters_table(XrayImageProcessor(blur_kernel_size=1), UI_TEXT["en"])
 
     assert "| Gaussian blur kernel (pixels) | off |" in table
 
 
 def test_parameters_table_sigma_from_kernel():
-    table = app.render_parameters_table(XrayImageProcessor(blur_sigma=0.0), app.UI_TEXT["id"])
+    table = app.render_parameters_table(XrayImageProcessor(blur_sigma=0.0), UI_TEXT["id"])
 
-    assert app.UI_TEXT["id"]["sigma_from_kernel"] in table
+    assert UI_TEXT["id"]["sigma_from_kernel"] in table
 
 
-@pytest.mark.parametrize("language", sorted(app.UI_TEXT))
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
 def test_translations_add_tables(language):
-    text = app.build_translations(XrayImageProcessor(), [])[language]
+    text = app.build_translations(XrayImageProcessor(), [], [])[language]
 
-    assert app.UI_TEXT[language]["param_clip_limit"] in text["parameters_table"]
-    assert text["comparison_table"] == app.UI_TEXT[language]["no_eval_results"]
+    assert UI_TEXT[language]["param_clip_limit"] in text["parameters_table"]
+    assert text["comparison_table"] == UI_TEXT[language]["no_eval_results"]
+    assert text["cv_table"] == UI_TEXT[language]["no_cv_results"]
+
+
+def _write_roc_auc(models_dir: Path, model: str, roc_auc: dict[str, float]) -> Path:
+    splits = {split: {"roc_auc": value} for split, value in roc_auc.items()}
+    _write_eval_results(models_dir, model, json.dumps({"splits": splits}))
+    return models_dir / model
+
+
+@pytest.mark.parametrize(
+    ("roc_auc", "expected"),
+    [
+        ({"a": {"val": 0.9, "val_leak_free": 0.6}, "b": {"val": 0.7, "val_leak_free": 0.8}}, "b"),
+        ({"a": {"val": 0.9}, "b": {"val": 0.7, "val_leak_free": 0.5}}, "b"),
+        ({"a": {"val": 0.6}, "b": {"val": 0.7}}, "b"),
+        ({"a": {"val": 0.7}, "b": {"val": 0.7}}, "a"),
+        ({"b": {}, "a": {}}, "a"),
+    ],
+    ids=["leak-free-wins", "leak-free-before-val", "val-fallback", "tie-by-name", "by-name"],
+)
+def test_default_model_choice(tmp_path, roc_auc, expected):
+    model_dirs = {model: _write_roc_auc(tmp_path, model, values) for model, values in roc_auc.items()}
+
+    assert app_results.choose_default_model(model_dirs) == expected
+
+
+def test_default_model_malformed_eval(tmp_path):
+    _write_eval_results(tmp_path, "b", "{not json")
+    model_dirs = {"b": tmp_path / "b", "c": _write_roc_auc(tmp_path, "c", {"val": 0.5})}
+
+    assert app_results.choose_default_model(model_dirs) == "c"
+
+
+def _write_cv_results(models_dir: Path, model: str, content: str) -> None:
+    model_dir = models_dir / model
+    model_dir.mkdir(parents=True)
+    (model_dir / app_results.CV_RESULTS_FILENAME).write_text(content, encoding="utf-8")
+
+
+def test_cv_results_loaded(tmp_path):
+    _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
+
+    rows = app_results.load_cv_results(tmp_path)
+
+    assert [row.level for row in rows] == ["image_level", "radiograph_level"]
+    assert rows[0].model == "resnet50"
+    assert rows[0].num_folds == 5
+    assert rows[0].roc_auc_ci95 == (0.75, 0.87)
+    assert rows[1].metrics == {"accuracy": 0.76, "recall": 0.73, "specificity": 0.8}
+
+
+def test_cv_table_rows(tmp_path):
+    _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
+
+    table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["en"])
+
+    assert "| `resnet50` | per image | 5 | 9463 | 412 | 0.810 (0.750–0.870) | 0.740 | 0.700 | 0.780 |" in table
+    assert "| `resnet50` | per radiograph | 5 | 9463 | 412 | 0.840 (0.770–0.910) | 0.760 | 0.730 | 0.800 |" in table
+
+
+def test_cv_table_indonesian(tmp_path):
+    _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
+
+    table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["id"])
+
+    assert "ROC-AUC (IK 95%)" in table
+    assert "per radiograf" in table
+
+
+def test_cv_interval_missing(tmp_path):
+    results = {"num_folds": 1, "image_level": {"mean": {"roc_auc": 0.8}, "ci95_over_folds": {"roc_auc": [None, None]}}}
+    _write_cv_results(tmp_path, "one-fold", json.dumps(results))
+
+    rows = app_results.load_cv_results(tmp_path)
+    table = app_results.render_cv_table(rows, UI_TEXT["en"])
+
+    assert rows[0].roc_auc_ci95 is None
+    assert "| `one-fold` | per image | 1 | – | – | 0.800 | – | – | – |" in table
+
+
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
+def test_cv_table_empty_note(language):
+    text = UI_TEXT[language]
+
+    assert app_results.render_cv_table([], text) == text["no_cv_results"]
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", "[1, 2]", '{"image_level": []}'], ids=["invalid-json", "list", "level-list"]
+)
+def test_cv_results_malformed_skipped(tmp_path, caplog, content):
+    _write_cv_results(tmp_path, "broken", content)
+
+    with caplog.at_level(logging.WARNING, logger=app_results.logger.name):
+        rows = app_results.load_cv_results(tmp_path)
+
+    assert rows == []
+    assert "broken" in caplog.text
+
+
+def test_plots_found_in_order(multi_models_dir):
+    plots = app_results.find_plots(multi_models_dir)
+
+    assert [model_plots.model for model_plots in plots] == ["custom-cnn"]
+    assert [path.name for _, path in plots[0].plots] == list(PLOT_FILENAMES)
+
+
+def test_plots_partial(tmp_path):
+    (tmp_path / "resnet50").mkdir()
+    (tmp_path / "resnet50" / "roc_curve.png").write_bytes(b"")
+    (tmp_path / "no-plots").mkdir()
+
+    plots = app_results.find_plots(tmp_path)
+
+    assert len(plots) == 1
+    assert plots[0].plots == [("plot_roc_curve", tmp_path / "resnet50" / "roc_curve.png")]
+
+
+def test_plots_missing_models_dir(tmp_path):
+    assert app_results.find_plots(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize("key", sorted(app_results.PLOT_FILES.values()))
+def test_plot_captions_translated(key):
+    assert UI_TEXT["id"][key] != UI_TEXT["en"][key]
+
+
+# --- Several models, in-process ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictors(multi_models_dir) -> dict[str, FracturePredictor]:
+    return app_models.load_predictors(multi_models_dir)
+
+
+def test_load_skips_broken_folder(multi_models_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger=app_models.logger.name):
+        loaded = app_models.load_predictors(multi_models_dir)
+
+    assert list(loaded) == ["custom-cnn", "mobilenet-v2"]
+    assert str(multi_models_dir / "broken") in caplog.text
+
+
+def test_load_reads_calibration(predictors):
+    assert predictors["mobilenet-v2"].calibration == Calibration(**MOBILENET_CALIBRATION)
+
+
+def test_load_no_model_error(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{}")
+
+    with pytest.raises(RuntimeError, match="No model could be loaded from"):
+        app_models.load_models(tmp_path)
+
+
+def test_load_forced_default(multi_models_dir):
+    _, default_model = app_models.load_models(multi_models_dir, multi_models_dir / "custom-cnn")
+
+    assert default_model == "custom-cnn"
+
+
+def test_load_forced_outside_models_dir(tmp_path):
+    (tmp_path / "models").mkdir()
+
+    loaded, default_model = app_models.load_models(tmp_path / "models", COMMITTED_MODEL_DIR)
+
+    assert list(loaded) == ["custom-cnn"]
+    assert default_model == "custom-cnn"
+
+
+def test_load_forced_name_clash(tmp_path):
+    (tmp_path / "models").mkdir()
+    shutil.copytree(COMMITTED_MODEL_DIR, tmp_path / "models" / "custom-cnn")
+
+    with pytest.raises(ValueError, match="same folder name"):
+        app_models.load_models(tmp_path / "models", COMMITTED_MODEL_DIR)
+
+
+@pytest.mark.parametrize(
+    ("probability", "expected"), [(0.29, "not_fractured"), (0.3, "fractured"), (0.31, "fractured")]
+)
+def test_label_at_threshold(probability, expected):
+    assert app_models.label_at_threshold(probability, 0.3) == expected
+
+
+def test_run_all_models_rows(predictors, fractured_xray):
+    results = app_models.run_all_models(predictors, fractured_xray)
+
+    assert [result.model for result in results] == ["custom-cnn", "mobilenet-v2"]
+    assert all(0.0 <= result.fracture_probability <= 1.0 for result in results)
+    assert all(result.inference_seconds > 0 for result in results)
+
+
+@pytest.mark.parametrize("model", ["custom-cnn", "mobilenet-v2"])
+def test_run_all_models_matches_predict(predictors, fractured_xray, model):
+    results = {result.model: result for result in app_models.run_all_models(predictors, fractured_xray)}
+    expected = predictors[model].predict(fractured_xray).probabilities["fractured"]
+
+    assert results[model].fracture_probability == pytest.approx(expected, abs=1e-6)
+
+
+def test_run_all_models_preprocesses_once(predictors, fractured_xray, monkeypatch):
+    committed = predictors["custom-cnn"]
+    other_config = XrayImageProcessor(blur_kernel_size=5)
+    several = {
+        "a": committed,
+        "b": FracturePredictor(committed.model, XrayImageProcessor.from_pretrained(COMMITTED_MODEL_DIR)),
+        "c": FracturePredictor(committed.model, other_config),
+    }
+    decoded, preprocessed = [], []
+    real_decode = app_models.load_grayscale
+    monkeypatch.setattr(app_models, "load_grayscale", lambda image: decoded.append(image) or real_decode(image))
+    real_steps = XrayImageProcessor.preprocess_steps
+    monkeypatch.setattr(
+        XrayImageProcessor,
+        "preprocess_steps",
+        lambda processor, image: preprocessed.append(processor.blur_kernel_size) or real_steps(processor, image),
+    )
+
+    results = app_models.run_all_models(several, fractured_xray)
+
+    assert len(results) == 3
+    assert len(decoded) == 1
+    assert sorted(preprocessed) == [3, 5]
+
+
+def _prediction(fracture_probability: float) -> Prediction:
+    probabilities = {"fractured": fracture_probability, "not_fractured": 1.0 - fracture_probability}
+    return Prediction(probabilities, steps=None, inference_seconds=0.01)
+
+
+@pytest.mark.parametrize(
+    ("screening_threshold", "expected_key"),
+    [(0.39, "screening_flag"), (0.4, "screening_flag"), (0.41, "screening_no_flag")],
+)
+def test_screening_line_flips(predictors, monkeypatch, screening_threshold, expected_key):
+    predictor = predictors["mobilenet-v2"]
+    calibration = replace(predictor.calibration, screening_threshold=screening_threshold)
+    monkeypatch.setattr(predictor, "calibration", calibration)
+
+    note = app.render_prediction_note("mobilenet-v2", predictor, _prediction(0.4), "en")
+
+    assert note.endswith(UI_TEXT["en"][expected_key])
+
+
+def test_note_shows_thresholds(predictors):
+    note = app.render_prediction_note("mobilenet-v2", predictors["mobilenet-v2"], _prediction(0.2), "en")
+
+    assert "Model `mobilenet-v2`: fracture probability 0.200." in note
+    assert "Decision threshold 0.300 and screening threshold 0.050" in note
+    assert "at least 95%" in note
+    assert "the model output is **Normal**" in note
+
+
+def test_note_uncalibrated_model(predictors):
+    note = app.render_prediction_note("custom-cnn", predictors["custom-cnn"], _prediction(0.6), "en")
+
+    assert "because this model has no stored calibration" in note
+    assert "the model output is **Fractured**" in note
+
+
+def test_note_indonesian(predictors):
+    note = app.render_prediction_note("mobilenet-v2", predictors["mobilenet-v2"], _prediction(0.2), "id")
+
+    assert "Ambang keputusan 0.300" in note
+    assert note.endswith(UI_TEXT["id"]["screening_flag"])
+
+
+def test_comparison_value_indonesian():
+    result = app_models.ModelResult("resnet50", 0.81234, "fractured", 0.01234)
+
+    value = app.comparison_value([result], "id")
+
+    assert value["headers"][1] == "Probabilitas fraktur"
+    assert value["data"] == [["resnet50", 0.812, "Fraktur", 12.3]]
 
 
 # --- The running app, through gradio_client ------------------------------------
@@ -332,6 +625,7 @@ def test_api_lists_endpoints(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
 
     assert "/predict" in endpoints
+    assert "/compare" in endpoints
     assert "/preprocess" in endpoints
 
 
@@ -339,10 +633,101 @@ def test_preprocess_returns_steps(client, original_xray):
     step_paths = client.predict(handle_file(original_xray), api_name="/preprocess")
     with Image.open(original_xray) as original:
         original_size = original.size
-    config = json.loads((Path(app.DEFAULT_MODEL_DIR) / "preprocessor_config.json").read_text())
+    config = json.loads((COMMITTED_MODEL_DIR / "preprocessor_config.json").read_text())
     input_size = (config["size"]["width"], config["size"]["height"])
     step_sizes = [Image.open(path).size for path in step_paths]
 
     assert len(step_paths) == 4
     assert step_sizes[:3] == [original_size] * 3
     assert step_sizes[3] == input_size
+
+
+# --- Several models: the app on a temporary models folder ----------------------
+
+
+@pytest.fixture(scope="module")
+def multi_client(multi_model_app, tmp_path_factory) -> Client:
+    return Client(
+        multi_model_app.url,
+        verbose=False,
+        analytics_enabled=False,
+        download_files=tmp_path_factory.mktemp("multi-client-downloads"),
+    )
+
+
+def _predict_parameters(client: Client) -> dict[str, dict]:
+    endpoint = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/predict"]
+    return {parameter["parameter_name"]: parameter for parameter in endpoint["parameters"]}
+
+
+def test_default_model_best_leak_free(multi_client):
+    assert _predict_parameters(multi_client)["model_name"]["parameter_default"] == "mobilenet-v2"
+
+
+def test_predict_model_optional(multi_client):
+    assert _predict_parameters(multi_client)["model_name"]["parameter_has_default"] is True
+
+
+def test_predict_without_model_name(multi_client, fractured_xray):
+    omitted = _confidences(multi_client.predict(handle_file(fractured_xray), api_name="/predict"))
+    named = _confidences(multi_client.predict(handle_file(fractured_xray), "mobilenet-v2", api_name="/predict"))
+
+    assert omitted == pytest.approx(named, abs=1e-6)
+
+
+def test_predict_named_model(multi_client, fractured_xray):
+    result = multi_client.predict(handle_file(fractured_xray), model_name="custom-cnn", api_name="/predict")
+
+    assert set(_confidences(result)) == EXPECTED_CLASSES
+
+
+def test_compare_one_row_per_model(multi_client, fractured_xray):
+    table = multi_client.predict(handle_file(fractured_xray), api_name="/compare")
+
+    assert table["headers"] == ["Model", "Fracture probability", "Output at the decision threshold", "Inference time (ms)"]
+    assert [row[0] for row in table["data"]] == ["custom-cnn", "mobilenet-v2"]
+
+
+def test_compare_values(multi_client, fractured_xray):
+    rows = multi_client.predict(handle_file(fractured_xray), api_name="/compare")["data"]
+
+    for model, probability, output, milliseconds in rows:
+        assert 0.0 <= probability <= 1.0, model
+        assert output in EXPECTED_CLASSES, model
+        assert milliseconds > 0, model
+
+
+def test_compare_matches_predict(multi_client, fractured_xray):
+    rows = multi_client.predict(handle_file(fractured_xray), api_name="/compare")["data"]
+    predicted = _confidences(multi_client.predict(handle_file(fractured_xray), "custom-cnn", api_name="/predict"))
+
+    assert dict((row[0], row[1]) for row in rows)["custom-cnn"] == pytest.approx(predicted["Fractured"], abs=5e-4)
+
+
+def test_compare_invalid_upload(multi_client, not_an_xray):
+    with pytest.raises(AppError, match="could not be read as an X-ray image"):
+        multi_client.predict(handle_file(not_an_xray), api_name="/compare")
+
+
+def test_unknown_model_error(multi_client, fractured_xray):
+    with pytest.raises(AppError) as error_info:
+        multi_client.predict(handle_file(fractured_xray), "resnet-999", api_name="/predict")
+    message = str(error_info.value)
+
+    assert "Model resnet-999 not found" in message
+    assert "custom-cnn, mobilenet-v2" in message
+
+
+def test_unknown_model_indonesian(multi_model_app, fractured_xray):
+    indonesian_client = Client(
+        multi_model_app.url, verbose=False, analytics_enabled=False, headers={"Accept-Language": "id-ID"}
+    )
+
+    with pytest.raises(AppError, match="Model resnet-999 tidak ditemukan"):
+        indonesian_client.predict(handle_file(fractured_xray), "resnet-999", api_name="/predict")
+
+
+def test_broken_model_logged(multi_model_app, multi_models_dir):
+    log_text = multi_model_app.log_path.read_text()
+
+    assert f"Skipping model folder {multi_models_dir / 'broken'}" in log_text

@@ -1,6 +1,7 @@
 """Browser tests of the Gradio app with Debian's Chromium through Playwright.
 
-Each test opens the app served by the module's `running_app` subprocess.
+Each test opens the app served by the module's `running_app` subprocess,
+or, for several models, the session's `multi_model_app`.
 Requests to any host other than the loopback app are aborted and recorded,
 so the tests also show that the page works without internet access.
 Screenshots of the Indonesian UI go to /tmp for a look at the layout.
@@ -71,7 +72,7 @@ def _file_name_pattern(file_name: str) -> re.Pattern:
     return re.compile(re.escape(path.stem) + r"\s*" + re.escape(path.suffix))
 
 
-def _classify(page: Page, image_path: Path) -> None:
+def _upload(page: Page, image_path: Path) -> None:
     upload = page.locator("#xray-upload")
     # While a file is shown, the component has no file input, and its first
     # button clears the file.
@@ -80,6 +81,10 @@ def _classify(page: Page, image_path: Path) -> None:
     upload.locator("input[type=file]").set_input_files(image_path)
     # The upload finishes when the file name shows in the component.
     expect(upload).to_contain_text(_file_name_pattern(image_path.name), timeout=UI_TIMEOUT_MS)
+
+
+def _classify(page: Page, image_path: Path) -> None:
+    _upload(page, image_path)
     page.locator("#classify").click()
 
 
@@ -93,6 +98,7 @@ def test_upload_shows_label(browser, running_app, fractured_xray, external_reque
     expect(result).to_contain_text("Normal", timeout=UI_TIMEOUT_MS)
     expect(result).to_contain_text("%", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#prediction-note")).to_contain_text("Decision threshold", timeout=UI_TIMEOUT_MS)
     page.context.close()
 
 
@@ -173,3 +179,29 @@ def test_page_loads_offline(browser, running_app, external_requests):
     page.context.close()
 
     assert external_requests == []
+
+
+def test_compare_button_fills_table(browser, multi_model_app, fractured_xray, external_requests):
+    page = _open_app(browser, multi_model_app.url, "en-US", external_requests)
+
+    _upload(page, fractured_xray)
+    page.locator("#compare").click()
+
+    expect(page.locator("#compare-table")).to_contain_text("mobilenet-v2", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#compare-table")).to_contain_text("custom-cnn")
+    page.context.close()
+
+
+def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests):
+    page = _open_app(browser, multi_model_app.url, "id-ID", external_requests)
+
+    page.get_by_role("tab", name="Perbandingan model").click()
+
+    expect(page.locator("#cv-table")).to_contain_text("per radiograf", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#model-plots img")).to_have_count(3)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#model-plots img')].every(image => image.complete && image.naturalWidth > 0)"
+    )
+    expect(page.get_by_text("Kurva pembelajaran")).to_be_visible()
+    page.screenshot(path=SCREENSHOT_DIR / "bone-fracture-app-id-ID-comparison.png", full_page=True)
+    page.context.close()

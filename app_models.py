@@ -1,0 +1,126 @@
+"""The models of the Gradio app: loading a folder of them and running all on one image.
+
+Holds no UI code and no text shown to users, so `app.py` can build the UI
+around what these functions return.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app_results import choose_default_model
+from bone_fracture import LABELS, POSITIVE_INDEX, POSITIVE_LABEL, FracturePredictor, load_grayscale
+from bone_fracture.decoding import ImageSource
+
+logger = logging.getLogger(__name__)
+
+# The class a fracture probability below the decision threshold gives. The
+# labels are binary, so it is the one label that is not the positive one.
+NEGATIVE_LABEL = LABELS[1 - POSITIVE_INDEX]
+
+
+@dataclass
+class ModelResult:
+    """One model's output on one radiograph, a row of the all-models comparison."""
+
+    model: str
+    fracture_probability: float
+    label: str
+    inference_seconds: float
+
+
+def load_predictors(models_dir: Path) -> dict[str, FracturePredictor]:
+    """Load every folder under `models_dir` that contains `config.json`, keyed by folder name.
+
+    A folder that fails to load is logged and skipped, so one broken or
+    half-written model never stops the app.
+    """
+    if not models_dir.is_dir():
+        logger.warning("Models folder %s not found", models_dir)
+        return {}
+
+    predictors = {}
+    for model_dir in sorted(path for path in models_dir.iterdir() if (path / "config.json").is_file()):
+        try:
+            predictors[model_dir.name] = FracturePredictor.from_pretrained(model_dir)
+        # Loading runs transformers, safetensors and the model's own code, whose
+        # error types vary (OSError, ValueError, SafetensorError, RuntimeError...).
+        except Exception as error:
+            logger.warning("Skipping model folder %s, which failed to load: %r", model_dir, error)
+    return predictors
+
+
+def load_models(
+    models_dir: Path, default_model_dir: Path | None = None
+) -> tuple[dict[str, FracturePredictor], str]:
+    """Load the app's models and return them with the name of the default one.
+
+    Without `default_model_dir`, the default is the model with the best
+    validation ROC-AUC (see `choose_default_model`). With it, that folder is
+    the default, and it is loaded as well if it lies outside `models_dir`.
+    Raises `RuntimeError` when no model loads, and lets errors from loading
+    `default_model_dir` propagate, because it was requested by name.
+    """
+    predictors = load_predictors(models_dir)
+
+    if default_model_dir is not None:
+        for name in predictors:
+            if (models_dir / name).resolve() == default_model_dir.resolve():
+                return predictors, name
+        name = default_model_dir.name
+        if name in predictors:
+            raise ValueError(
+                f"FRACTURE_MODEL_DIR {default_model_dir} has the same folder name as {models_dir / name}. "
+                f"Rename one of them, or set FRACTURE_MODELS_DIR to the folder that contains {default_model_dir}."
+            )
+        predictors[name] = FracturePredictor.from_pretrained(default_model_dir)
+        return dict(sorted(predictors.items())), name
+
+    if not predictors:
+        raise RuntimeError(
+            f"No model could be loaded from {models_dir}. Expected subfolders written by save_pretrained "
+            f"(config.json, model weights, preprocessor_config.json); the log lists folders that failed. "
+            f"Set FRACTURE_MODELS_DIR to a folder of trained models."
+        )
+    return predictors, choose_default_model({name: models_dir / name for name in predictors})
+
+
+def has_stored_calibration(predictor: FracturePredictor) -> bool:
+    """Tell whether the model's config.json has a `calibration` entry, so its thresholds were fitted."""
+    return bool(getattr(predictor.model.config, "calibration", None))
+
+
+def label_at_threshold(fracture_probability: float, threshold: float) -> str:
+    """Return the label for a fracture probability: fractured at or above `threshold`."""
+    return POSITIVE_LABEL if fracture_probability >= threshold else NEGATIVE_LABEL
+
+
+def run_all_models(predictors: Mapping[str, FracturePredictor], image: ImageSource) -> list[ModelResult]:
+    """Classify one radiograph with every model, in the order of `predictors`.
+
+    The image is decoded once and preprocessed once per distinct processor
+    configuration (equal `to_dict()`). The inference time of each model covers
+    normalisation and the forward pass, as `Prediction.inference_seconds` does.
+    Raises `InvalidImageError` for undecodable input.
+    """
+    grayscale = load_grayscale(image)
+    model_inputs: dict[str, np.ndarray] = {}
+    results = []
+    for name, predictor in predictors.items():
+        config_key = json.dumps(predictor.processor.to_dict(), sort_keys=True)
+        if config_key not in model_inputs:
+            model_inputs[config_key] = predictor.processor.preprocess_steps(grayscale).model_input
+
+        started = time.perf_counter()
+        probabilities = predictor.predict_batch(model_inputs[config_key])[0]
+        elapsed = time.perf_counter() - started
+
+        fracture_probability = float(probabilities[POSITIVE_INDEX])
+        label = label_at_threshold(fracture_probability, predictor.calibration.decision_threshold)
+        results.append(ModelResult(name, fracture_probability, label, elapsed))
+    return results

@@ -1,0 +1,273 @@
+"""User-facing text of the Gradio app, in English and Indonesian.
+
+Only strings and the class names shown per language live here. `app.py`
+builds the UI from them, and `app_results.py` renders the results tables with
+their column headers.
+"""
+
+from bone_fracture import DISPLAY_NAMES
+
+# Class names shown to users, per UI language. The English names are the
+# library's, and API clients receive them as the keys of the `gr.Label` value.
+CLASS_NAMES = {
+    "en": DISPLAY_NAMES,
+    "id": {"fractured": "Fraktur", "not_fractured": "Normal"},
+}
+DEFAULT_LANGUAGE = "en"
+
+# UI text per language, keyed like `gr.I18n` expects. Values with {fields} are
+# templates for server-side text: error messages and the threshold note of
+# a prediction. `app.build_translations` adds the keys "parameters_table",
+# "comparison_table" and "cv_table".
+UI_TEXT = {
+    "en": {
+        "app_heading": "# Bone fracture X-ray classifier",
+        "disclaimer": (
+            "⚠️ **Screening aid for medical staff and students. This app is not a medical "
+            "device and must not be used for diagnosis.** A physician or radiologist reviews "
+            "every X-ray, whatever the model outputs."
+        ),
+        "tab_predict": "Predict",
+        "tab_preprocessing": "Preprocessing gallery",
+        "tab_comparison": "Model comparison",
+        "predict_intro": (
+            "Upload a radiograph (JPEG, PNG or DICOM) or pick an example, then press **Classify**."
+        ),
+        "upload_label": "X-ray image (JPEG, PNG or DICOM)",
+        "model_label": "Model",
+        "classify_button": "Classify",
+        "compare_button": "Compare all models on this image",
+        "compare_table_label": "All models on this image",
+        "examples_label": "Example X-rays",
+        "result_label": "Model output",
+        "inference_time_label": "Inference time (ms, model only)",
+        "note_model": "Model `{model}`: fracture probability {probability}.",
+        "note_thresholds": (
+            "Decision threshold {decision_threshold} and screening threshold {screening_threshold}, both "
+            "fracture probabilities stored with the model. The screening threshold kept a sensitivity of at "
+            "least {screening_sensitivity} on the validation images it was fitted on."
+        ),
+        "note_uncalibrated": (
+            "Decision threshold {decision_threshold} and screening threshold {screening_threshold}: defaults, "
+            "because this model has no stored calibration."
+        ),
+        "note_decision": "At the decision threshold, the model output is **{class_name}**.",
+        "screening_flag": (
+            "**Flag for review:** the fracture probability is at or above the screening threshold. "
+            "A physician or radiologist should check this X-ray for a fracture."
+        ),
+        "screening_no_flag": (
+            "Not flagged: the fracture probability is below the screening threshold. This does not rule out "
+            "a fracture, and the X-ray is still read as usual."
+        ),
+        "steps_heading": "### Preprocessing steps",
+        "step_original": "Original (grayscale)",
+        "step_clahe": "CLAHE",
+        "step_blurred": "Gaussian blur",
+        "step_model_input": "Model input",
+        "preprocessing_intro": (
+            "Every image passes through the same pipeline before the model sees it: "
+            "grayscale, CLAHE (contrast-limited adaptive histogram equalization), Gaussian blur, "
+            "then resizing to the model input size. The parameters below are read from the "
+            "preprocessor configuration of the model selected by default."
+        ),
+        "parameter_column": "Parameter",
+        "value_column": "Value",
+        "param_clip_limit": "CLAHE clip limit",
+        "param_tile_grid": "CLAHE tile grid (columns × rows)",
+        "param_blur_kernel": "Gaussian blur kernel (pixels)",
+        "param_blur_sigma": "Gaussian blur sigma (pixels)",
+        "param_input_size": "Model input size (height × width, pixels)",
+        "blur_disabled": "off",
+        "sigma_from_kernel": "0 (OpenCV derives it from the kernel size)",
+        "own_image_heading": "### Your own X-ray",
+        "show_steps_button": "Show preprocessing steps",
+        "example_steps_heading": "### Example X-rays",
+        "comparison_intro": (
+            "Metrics of every model folder under `models/`, read from its `eval_results.json`. "
+            "Recall is the sensitivity for fractures."
+        ),
+        "no_eval_results": (
+            "No evaluation results yet. A model appears here once its folder contains "
+            "`eval_results.json`."
+        ),
+        "column_model": "Model",
+        "column_split": "Split",
+        "column_accuracy": "Accuracy",
+        "column_precision": "Precision",
+        "column_recall": "Recall (sensitivity)",
+        "column_specificity": "Specificity",
+        "column_f1": "F1",
+        "column_roc_auc": "ROC-AUC",
+        "column_num_images": "Images",
+        "column_fracture_probability": "Fracture probability",
+        "column_predicted_class": "Output at the decision threshold",
+        "column_inference_ms": "Inference time (ms)",
+        "cv_heading": "### Cross-validation",
+        "cv_intro": (
+            "Grouped k-fold cross-validation, read from each model folder's `cv_results.json`. All images "
+            "of one radiograph stay in the same fold. Each metric is the mean over folds, and the brackets "
+            "give its 95% confidence interval over folds. At radiograph level, a radiograph's fracture "
+            "probability is the mean over its images."
+        ),
+        "no_cv_results": (
+            "No cross-validation results yet. A model appears here once its folder contains "
+            "`cv_results.json`."
+        ),
+        "column_level": "Level",
+        "level_image": "per image",
+        "level_radiograph": "per radiograph",
+        "column_num_folds": "Folds",
+        "column_num_radiographs": "Radiographs",
+        "column_roc_auc_ci": "ROC-AUC (95% CI)",
+        "plots_heading": "### Plots",
+        "no_plots": (
+            "No plots yet. A model's plots appear here once its folder contains `learning_curves.png`, "
+            "`roc_curve.png` or `confusion_matrix.png`."
+        ),
+        "plot_learning_curves": "Learning curves",
+        "plot_roc_curve": "ROC curve (cross-validation)",
+        "plot_confusion_matrix": "Confusion matrix (cross-validation)",
+        "error_title": "Invalid file",
+        "error_no_file": "No file uploaded. Upload a JPEG, PNG or DICOM (.dcm) X-ray first.",
+        "error_empty_file": "{file_name} is empty. Upload a JPEG, PNG or DICOM (.dcm) X-ray.",
+        "error_unreadable_file": (
+            "{file_name} could not be read as an X-ray image. Upload a JPEG, PNG or DICOM (.dcm) file."
+        ),
+        "error_too_large": (
+            "{file_name} has more than {max_megapixels} megapixels. Downscale it and upload it again."
+        ),
+        "error_model_title": "Unknown model",
+        "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
+    },
+    "id": {
+        "app_heading": "# Klasifikasi fraktur tulang pada citra sinar-X",
+        "disclaimer": (
+            "⚠️ **Alat bantu skrining untuk tenaga medis dan mahasiswa. Aplikasi ini bukan alat "
+            "kesehatan dan tidak boleh digunakan untuk diagnosis.** Dokter atau radiolog "
+            "meninjau setiap citra sinar-X, apa pun keluaran modelnya."
+        ),
+        "tab_predict": "Prediksi",
+        "tab_preprocessing": "Galeri prapemrosesan",
+        "tab_comparison": "Perbandingan model",
+        "predict_intro": (
+            "Unggah radiograf (JPEG, PNG, atau DICOM) atau pilih contoh, lalu tekan **Klasifikasi**."
+        ),
+        "upload_label": "Citra sinar-X (JPEG, PNG, atau DICOM)",
+        "model_label": "Model",
+        "classify_button": "Klasifikasi",
+        "compare_button": "Bandingkan semua model pada citra ini",
+        "compare_table_label": "Semua model pada citra ini",
+        "examples_label": "Contoh citra sinar-X",
+        "result_label": "Keluaran model",
+        "inference_time_label": "Waktu inferensi (ms, model saja)",
+        "note_model": "Model `{model}`: probabilitas fraktur {probability}.",
+        "note_thresholds": (
+            "Ambang keputusan {decision_threshold} dan ambang skrining {screening_threshold}, keduanya "
+            "probabilitas fraktur yang disimpan bersama model. Ambang skrining mempertahankan sensitivitas "
+            "minimal {screening_sensitivity} pada citra validasi yang dipakai untuk menetapkannya."
+        ),
+        "note_uncalibrated": (
+            "Ambang keputusan {decision_threshold} dan ambang skrining {screening_threshold}: nilai bawaan, "
+            "karena model ini tidak menyimpan kalibrasi."
+        ),
+        "note_decision": "Pada ambang keputusan, keluaran model adalah **{class_name}**.",
+        "screening_flag": (
+            "**Tandai untuk ditinjau:** probabilitas fraktur sama dengan atau di atas ambang skrining. "
+            "Dokter atau radiolog perlu memeriksa citra sinar-X ini untuk kemungkinan fraktur."
+        ),
+        "screening_no_flag": (
+            "Tidak ditandai: probabilitas fraktur di bawah ambang skrining. Hal ini tidak menyingkirkan "
+            "fraktur, dan citra sinar-X tetap dibaca seperti biasa."
+        ),
+        "steps_heading": "### Tahap prapemrosesan",
+        "step_original": "Asli (skala abu-abu)",
+        "step_clahe": "CLAHE",
+        "step_blurred": "Gaussian blur",
+        "step_model_input": "Masukan model",
+        "preprocessing_intro": (
+            "Setiap citra melewati alur yang sama sebelum diproses model: skala abu-abu, "
+            "CLAHE (contrast-limited adaptive histogram equalization), Gaussian blur, lalu "
+            "pengubahan ukuran ke ukuran masukan model. Parameter di bawah dibaca dari "
+            "konfigurasi praprosesor model yang dipilih secara bawaan."
+        ),
+        "parameter_column": "Parameter",
+        "value_column": "Nilai",
+        "param_clip_limit": "Batas klip CLAHE",
+        "param_tile_grid": "Grid petak CLAHE (kolom × baris)",
+        "param_blur_kernel": "Kernel Gaussian blur (piksel)",
+        "param_blur_sigma": "Sigma Gaussian blur (piksel)",
+        "param_input_size": "Ukuran masukan model (tinggi × lebar, piksel)",
+        "blur_disabled": "nonaktif",
+        "sigma_from_kernel": "0 (OpenCV menurunkannya dari ukuran kernel)",
+        "own_image_heading": "### Citra sinar-X Anda",
+        "show_steps_button": "Tampilkan tahap prapemrosesan",
+        "example_steps_heading": "### Contoh citra sinar-X",
+        "comparison_intro": (
+            "Metrik setiap folder model di `models/`, dibaca dari berkas `eval_results.json` "
+            "di folder tersebut. Recall adalah sensitivitas untuk fraktur."
+        ),
+        "no_eval_results": (
+            "Belum ada hasil evaluasi. Sebuah model muncul di sini setelah foldernya berisi "
+            "`eval_results.json`."
+        ),
+        "column_model": "Model",
+        "column_split": "Subset data",
+        "column_accuracy": "Akurasi",
+        "column_precision": "Presisi",
+        "column_recall": "Recall (sensitivitas)",
+        "column_specificity": "Spesifisitas",
+        "column_f1": "F1",
+        "column_roc_auc": "ROC-AUC",
+        "column_num_images": "Jumlah citra",
+        "column_fracture_probability": "Probabilitas fraktur",
+        "column_predicted_class": "Keluaran pada ambang keputusan",
+        "column_inference_ms": "Waktu inferensi (ms)",
+        "cv_heading": "### Validasi silang",
+        "cv_intro": (
+            "Validasi silang k-fold berkelompok, dibaca dari berkas `cv_results.json` di setiap folder "
+            "model. Semua citra dari satu radiograf berada di fold yang sama. Setiap metrik adalah rata-rata "
+            "antar-fold, dan tanda kurung memuat interval kepercayaan 95% antar-fold. Pada tingkat radiograf, "
+            "probabilitas fraktur sebuah radiograf adalah rata-rata dari citra-citranya."
+        ),
+        "no_cv_results": (
+            "Belum ada hasil validasi silang. Sebuah model muncul di sini setelah foldernya berisi "
+            "`cv_results.json`."
+        ),
+        "column_level": "Tingkat",
+        "level_image": "per citra",
+        "level_radiograph": "per radiograf",
+        "column_num_folds": "Jumlah fold",
+        "column_num_radiographs": "Jumlah radiograf",
+        "column_roc_auc_ci": "ROC-AUC (IK 95%)",
+        "plots_heading": "### Grafik",
+        "no_plots": (
+            "Belum ada grafik. Grafik sebuah model muncul di sini setelah foldernya berisi "
+            "`learning_curves.png`, `roc_curve.png`, atau `confusion_matrix.png`."
+        ),
+        "plot_learning_curves": "Kurva pembelajaran",
+        "plot_roc_curve": "Kurva ROC (validasi silang)",
+        "plot_confusion_matrix": "Matriks konfusi (validasi silang)",
+        "error_title": "Berkas tidak valid",
+        "error_no_file": (
+            "Belum ada berkas yang diunggah. Unggah citra sinar-X JPEG, PNG, atau DICOM (.dcm) "
+            "terlebih dahulu."
+        ),
+        "error_empty_file": "{file_name} kosong. Unggah citra sinar-X JPEG, PNG, atau DICOM (.dcm).",
+        "error_unreadable_file": (
+            "{file_name} tidak dapat dibaca sebagai citra sinar-X. Unggah berkas JPEG, PNG, atau "
+            "DICOM (.dcm)."
+        ),
+        "error_too_large": (
+            "{file_name} berukuran lebih dari {max_megapixels} megapiksel. Perkecil citra lalu "
+            "unggah kembali."
+        ),
+        "error_model_title": "Model tidak dikenal",
+        "error_unknown_model": "Model {model} tidak ditemukan. Pilih salah satu: {models}.",
+    },
+}
+
+
+# NOTE: Gradio 6.31 shows an I18n title as its raw key in the browser tab, so
+# the tab title carries both languages.
+PAGE_TITLE = "Bone fracture X-ray classifier · Klasifikasi fraktur tulang"
