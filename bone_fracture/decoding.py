@@ -8,6 +8,7 @@ files. This module only decodes; contrast enhancement and resizing live in
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -26,6 +27,11 @@ _DICOM_MAGIC = b"DICM"
 # is a warning up to twice this many pixels).
 MAX_IMAGE_PIXELS = 100_000_000
 
+# Smaller images, or images with less contrast (standard deviation in gray
+# levels), are not radiographs: icons, blank pages, solid fills.
+MIN_IMAGE_SIDE = 64
+MIN_GRAY_LEVEL_STD = 2.0
+
 
 class InvalidImageError(ValueError):
     """Raised when a file cannot be decoded as a radiograph.
@@ -34,7 +40,7 @@ class InvalidImageError(ValueError):
     its own language; the exception text itself is English.
     """
 
-    REASONS = ("not_found", "empty", "unreadable", "too_large")
+    REASONS = ("not_found", "empty", "unreadable", "too_large", "too_small", "blank")
 
     def __init__(self, message: str, reason: str = "unreadable"):
         if reason not in self.REASONS:
@@ -67,14 +73,29 @@ def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
     return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def _decode_dicom(data: bytes, name: str) -> np.ndarray:
+def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
+    """Decode a DICOM file; `force` also reads files without the 128-byte preamble."""
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data))
-        pixels = dataset.pixel_array
+        dataset = pydicom.dcmread(io.BytesIO(data), force=force)
     except Exception as error:  # pydicom raises many types for broken files
+        raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
+    if "PixelData" not in dataset:
+        raise InvalidImageError(f"{name} is a DICOM file without pixel data, not an image.")
+
+    # Check the size before decoding, which allocates the whole pixel array.
+    rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
+    if rows * columns > MAX_IMAGE_PIXELS:
+        raise InvalidImageError(
+            f"{name} has {columns}x{rows} pixels, more than the {MAX_IMAGE_PIXELS:,} accepted. "
+            f"Downscale it before uploading.",
+            reason="too_large",
+        )
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises many types for broken pixel data
         raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
 
     if pixels.ndim == 3 and dataset.get("SamplesPerPixel", 1) == 1:
@@ -127,21 +148,53 @@ def load_grayscale(source: ImageSource) -> np.ndarray:
     if not data:
         raise InvalidImageError(f"{name} is empty.", reason="empty")
     if is_dicom(data):
-        return _decode_dicom(data, name)
+        return validate_radiograph(_decode_dicom(data, name), name)
+    return validate_radiograph(_decode_with_pillow(data, name), name)
 
+
+def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise InvalidImageError(
-                    f"{name} has {image.width}x{image.height} pixels, more than the "
-                    f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
-                    reason="too_large",
-                )
-            image.load()
-            return pil_to_grayscale(ImageOps.exif_transpose(image))
+        with warnings.catch_warnings():
+            # MAX_IMAGE_PIXELS below is the limit; Pillow's own warning starts lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise InvalidImageError(
+                        f"{name} has {image.width}x{image.height} pixels, more than the "
+                        f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
+                        reason="too_large",
+                    )
+                image.load()
+                return pil_to_grayscale(ImageOps.exif_transpose(image))
     except UnidentifiedImageError as error:
-        raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.") from error
+        # Some DICOM exports omit the 128-byte preamble, so pydicom gets a second chance.
+        try:
+            return _decode_dicom(data, name, force=True)
+        except InvalidImageError:
+            raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.") from error
     except Image.DecompressionBombError as error:
         raise InvalidImageError(f"{name} has too many pixels: {error}", reason="too_large") from error
     except (OSError, SyntaxError) as error:
         raise InvalidImageError(f"{name} is damaged or truncated ({error}).") from error
+
+
+def validate_radiograph(gray: np.ndarray, name: str) -> np.ndarray:
+    """Return `gray` unchanged, or raise `InvalidImageError` when it cannot be a radiograph.
+
+    Rejects images under MIN_IMAGE_SIDE pixels on a side (reason
+    "too_small") and images without contrast (reason "blank").
+    """
+    height, width = gray.shape
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise InvalidImageError(
+            f"{name} is only {width}x{height} pixels; a radiograph needs at least "
+            f"{MIN_IMAGE_SIDE} pixels on each side.",
+            reason="too_small",
+        )
+    if float(gray.std()) < MIN_GRAY_LEVEL_STD:
+        raise InvalidImageError(
+            f"{name} has no contrast (gray-level standard deviation {gray.std():.2f}); "
+            f"it is blank or a single colour, not a radiograph.",
+            reason="blank",
+        )
+    return gray

@@ -368,3 +368,53 @@ def test_too_many_pixels_rejected(monkeypatch, original_xray):
 
 def test_invalid_image_error_is_value_error():
     assert issubclass(InvalidImageError, ValueError)
+
+
+# --- images that cannot be radiographs, and awkward DICOM files --------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (20000, 4), (63, 300)])
+def test_tiny_image_rejected(tmp_path, size):
+    rng = np.random.default_rng(0)
+    path = save_png(tmp_path / "tiny.png", Image.fromarray(rng.integers(0, 255, size[::-1], dtype=np.uint8)))
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "too_small"
+
+
+@pytest.mark.parametrize("gray_level", [0, 128, 255])
+def test_blank_image_rejected(tmp_path, gray_level):
+    path = save_png(tmp_path / "blank.png", Image.new("L", (300, 200), gray_level))
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "blank"
+
+
+def test_blank_message_names_file(tmp_path):
+    path = save_png(tmp_path / "white-page.png", Image.new("L", (300, 200), 255))
+    with pytest.raises(InvalidImageError, match="white-page.png has no contrast"):
+        load_grayscale(path)
+
+
+def test_minimum_size_accepted(tmp_path, fractured_xray):
+    with Image.open(fractured_xray) as image:
+        path = save_png(tmp_path / "small.png", image.resize((64, 64)))
+    assert load_grayscale(path).shape == (64, 64)
+
+
+def test_dicom_without_preamble_decodes(tmp_path, original_xray):
+    gray = load_grayscale(original_xray)
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    # Drop the 128-byte preamble and the "DICM" prefix, as some exports do.
+    stripped = tmp_path / "IM000001"
+    stripped.write_bytes(path.read_bytes()[132:])
+    assert np.array_equal(load_grayscale(stripped), gray)
+
+
+def test_dicom_size_checked_before_decoding(tmp_path, original_xray, monkeypatch):
+    gray = load_grayscale(original_xray)
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    monkeypatch.setattr(decoding, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(InvalidImageError, match="488x640 pixels") as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "too_large"

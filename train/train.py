@@ -13,6 +13,7 @@ Runs unchanged under `accelerate launch`.
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import shutil
@@ -101,6 +102,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
     if args.init == "pretrained" and args.model_type == "custom_cnn" and args.pretrained_model_name_or_path is None:
         parser.error("--init pretrained with --model_type custom_cnn needs --pretrained_model_name_or_path.")
+    if args.report_to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        parser.error("--report_to tensorboard needs the tensorboard package: pip install tensorboard")
     if (args.num_folds is None) != (args.fold_index is None):
         parser.error("--num_folds and --fold_index go together.")
     if args.num_folds is not None and not 0 <= args.fold_index < args.num_folds:
