@@ -141,3 +141,32 @@ def test_no_leak_free_split_without_leak(model_dir, xray_folder, tmp_path):
     run_evaluation(model_dir, xray_folder, tmp_path)
     results = json.loads((model_dir / "eval_results.json").read_text())
     assert "val_leak_free" not in results["splits"]
+
+
+def cv_summary(roc_auc):
+    level = {
+        "mean": {"roc_auc": roc_auc, "accuracy": 0.6, "recall": 0.7, "specificity": 0.5},
+        "ci95_over_folds": {"roc_auc": [roc_auc - 0.1, roc_auc + 0.1], "accuracy": [0.5, 0.7], "recall": [0.6, 0.8], "specificity": [0.4, 0.6]},
+    }
+    return {
+        "model": "custom-cnn", "num_folds": 5, "num_images": 9463, "num_radiographs": 183,
+        "epochs_per_fold": [9, 12, 25, 7, 10], "training_wall_seconds": 1800.0,
+        "image_level": level, "radiograph_level": level,
+    }  # fmt: skip
+
+
+def test_cv_table_in_readme(evaluated_models, tmp_path):
+    (evaluated_models / "custom-cnn" / "cv_results.json").write_text(json.dumps(cv_summary(0.65)))
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"{make_results.START_MARKER}\n{make_results.END_MARKER}\n<!-- cv-results:start -->\nold\n<!-- cv-results:end -->\n"
+    )
+    make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
+                       "--results_page", str(tmp_path / "RESULTS.md")])
+    assert "| custom-cnn | radiograph | 5 | 9463 | 183 | 0.65 (0.55-0.75) |" in readme.read_text()
+
+
+def test_cv_budget_on_results_page(evaluated_models, tmp_path):
+    (evaluated_models / "custom-cnn" / "cv_results.json").write_text(json.dumps(cv_summary(0.65)))
+    _, page = run_make_results(evaluated_models, tmp_path)
+    assert "7-25 epochs per fold, 30 min in all" in page
