@@ -10,8 +10,10 @@ for diagnosis.
 
 Run `python app.py`. The server listens on 127.0.0.1:7860, or on the address
 in GRADIO_SERVER_NAME and GRADIO_SERVER_PORT. FRACTURE_MODELS_DIR selects
-another folder of models, and FRACTURE_MODEL_DIR one model folder to select
-by default instead of the one with the best validation ROC-AUC.
+another folder of models, and FRACTURE_MODEL_DIR a model folder or Hub repo id
+to select by default instead of the model with the best validation ROC-AUC.
+Gradio analytics and Hub telemetry are off unless GRADIO_ANALYTICS_ENABLED or
+HF_HUB_DISABLE_TELEMETRY turns them on.
 """
 
 import html
@@ -20,40 +22,53 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import gradio as gr
-import numpy as np
+# Uploaded radiographs are medical data, so the app reports no usage unless the environment opts in.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from app_models import ModelResult, has_stored_calibration, label_at_threshold, load_models, run_all_models
-from app_results import (
-    CvRow,
-    EvalRow,
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from huggingface_hub.errors import HFValidationError  # noqa: E402
+
+from app_models import (  # noqa: E402
+    downscale_for_display,
+    has_stored_calibration,
+    label_at_threshold,
+    load_models,
+    run_all_models,
+)
+from app_results import (  # noqa: E402
     ModelPlots,
+    ModelReliability,
+    build_translations,
+    comparison_value,
     find_plots,
     load_cv_results,
     load_eval_results,
-    markdown_row,
-    render_comparison_table,
-    render_cv_table,
+    load_reliability,
+    load_shortcut_check,
+    render_reliability,
 )
-from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT
-from bone_fracture import (
+from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT, pick_language  # noqa: E402
+from bone_fracture import (  # noqa: E402
     LABELS,
     POSITIVE_LABEL,
     FracturePredictor,
     InvalidImageError,
     Prediction,
     PreprocessingSteps,
-    XrayImageProcessor,
 )
-from bone_fracture.decoding import MAX_IMAGE_PIXELS
+from bone_fracture.decoding import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE  # noqa: E402
+from hub_utils import resolve_model_dir  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 APP_DIR = Path(__file__).resolve().parent
 MODELS_DIR = APP_DIR / "models"
 EXAMPLES_DIR = APP_DIR / "examples"
+# Written by `python -m train.shortcut_check`.
+SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
 
-UPLOAD_FILE_TYPES = [".jpg", ".jpeg", ".png", ".dcm"]
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
 # Only creates translation keys for component labels. The browser receives
@@ -69,34 +84,24 @@ def resolve_models_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(override) if override else MODELS_DIR
 
 
-def resolve_default_model_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
-    """Return FRACTURE_MODEL_DIR, the model folder to select by default, or None if it is unset."""
-    override = environ.get("FRACTURE_MODEL_DIR")
-    return Path(override) if override else None
+def resolve_default_model(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
+    """Return the local folder and name of the model FRACTURE_MODEL_DIR selects, or None if it is unset.
 
-
-def pick_language(accept_language: str | None) -> str:
-    """Choose the UI language for server-side text from an Accept-Language header.
-
-    Takes the supported language with the highest quality value and falls back
-    to English, which is also what API clients without the header get.
+    FRACTURE_MODEL_DIR is a model folder, returned unchanged, or a Hub repo id,
+    downloaded or read from the Hub cache. The name is the last part of either.
+    Raises `FileNotFoundError` naming the value when it is neither, and also
+    for a repo id that is not in the cache while the Hub cannot be reached.
     """
-    candidates = []
-    for position, entry in enumerate((accept_language or "").split(",")):
-        tag, _, parameters = entry.strip().partition(";")
-        quality = 1.0
-        if parameters.strip().startswith("q="):
-            try:
-                quality = float(parameters.strip()[2:])
-            except ValueError:
-                continue
-        # Ties keep header order, so the position breaks them.
-        candidates.append((-quality, position, tag.split("-")[0].lower()))
-
-    for _, _, language in sorted(candidates):
-        if language in UI_TEXT:
-            return language
-    return DEFAULT_LANGUAGE
+    value = environ.get("FRACTURE_MODEL_DIR")
+    if not value:
+        return None
+    try:
+        model_dir = resolve_model_dir(value)
+    except HFValidationError as error:
+        raise FileNotFoundError(
+            f"FRACTURE_MODEL_DIR {value} is neither an existing model folder nor a valid Hub repo id ({error})."
+        ) from error
+    return model_dir, Path(value).name
 
 
 def _request_language(request: gr.Request | None) -> str:
@@ -109,52 +114,13 @@ def _request_language(request: gr.Request | None) -> str:
     return pick_language(request.headers.get("accept-language"))
 
 
-def render_parameters_table(processor: XrayImageProcessor, text: Mapping[str, str]) -> str:
-    """Render the preprocessing parameters of `processor` as a Markdown table."""
-    columns, rows = processor.clahe_tile_grid_size
-    kernel = processor.blur_kernel_size
-    blur_enabled = kernel > 1
-    if not blur_enabled:
-        sigma = text["blur_disabled"]
-    elif processor.blur_sigma == 0:
-        sigma = text["sigma_from_kernel"]
-    else:
-        sigma = f"{processor.blur_sigma:g}"
-
-    parameters = [
-        (text["param_clip_limit"], f"{processor.clahe_clip_limit:g}"),
-        (text["param_tile_grid"], f"{columns} × {rows}"),
-        (text["param_blur_kernel"], f"{kernel} × {kernel}" if blur_enabled else text["blur_disabled"]),
-        (text["param_blur_sigma"], sigma),
-        (text["param_input_size"], f"{processor.size['height']} × {processor.size['width']}"),
-    ]
-    lines = [markdown_row([text["parameter_column"], text["value_column"]]), markdown_row(["---", "---"])]
-    lines += [markdown_row([name, value]) for name, value in parameters]
-    return "\n".join(lines)
-
-
-def build_translations(
-    processor: XrayImageProcessor, eval_rows: list[EvalRow], cv_rows: list[CvRow]
-) -> dict[str, dict[str, str]]:
-    """Return UI_TEXT plus the parameters, comparison and cross-validation tables, rendered per language.
-
-    `gr.I18n` translates fixed strings in the browser only, so the tables,
-    which depend on the loaded models and their results files, are rendered
-    once per language at start-up and shipped as three more translation keys.
-    """
-    translations = {}
-    for language, text in UI_TEXT.items():
-        translations[language] = {
-            **text,
-            "parameters_table": render_parameters_table(processor, text),
-            "comparison_table": render_comparison_table(eval_rows, text),
-            "cv_table": render_cv_table(cv_rows, text),
-        }
-    return translations
-
-
 # Translation key of the message for each `InvalidImageError.reason`.
-ERROR_TEXT_KEYS = {"empty": "error_empty_file", "too_large": "error_too_large"}
+ERROR_TEXT_KEYS = {
+    "empty": "error_empty_file",
+    "too_large": "error_too_large",
+    "too_small": "error_too_small",
+    "blank": "error_blank",
+}
 
 
 def upload_error(file_path: str | None, error: InvalidImageError | None, language: str) -> gr.Error:
@@ -166,7 +132,11 @@ def upload_error(file_path: str | None, error: InvalidImageError | None, languag
         file_name = Path(file_path).name
         logger.warning("Rejected upload %s: %s", file_name, error)
         # gr.Error renders its message as HTML, and the file name comes from the user.
-        fields = {"file_name": html.escape(file_name), "max_megapixels": MAX_IMAGE_PIXELS // 1_000_000}
+        fields = {
+            "file_name": html.escape(file_name),
+            "max_megapixels": MAX_IMAGE_PIXELS // 1_000_000,
+            "min_side": MIN_IMAGE_SIDE,
+        }
         key = ERROR_TEXT_KEYS.get(getattr(error, "reason", None), "error_unreadable_file")
         message = text[key].format(**fields)
     return gr.Error(message, title=text["error_title"], print_exception=False)
@@ -188,9 +158,16 @@ def unknown_model_error(model_name: str, model_names: list[str], language: str) 
 
 
 def render_prediction_note(
-    model_name: str, predictor: FracturePredictor, prediction: Prediction, language: str
+    model_name: str,
+    predictor: FracturePredictor,
+    prediction: Prediction,
+    language: str,
+    reliability: ModelReliability | None = None,
 ) -> str:
-    """Render the model's thresholds and the screening decision for one prediction as Markdown."""
+    """Render the model's measured performance and thresholds and the screening decision as Markdown.
+
+    Without `reliability`, the note reports the model as not evaluated.
+    """
     text = UI_TEXT[language]
     calibration = predictor.calibration
     fracture_probability = prediction.probabilities[POSITIVE_LABEL]
@@ -205,6 +182,7 @@ def render_prediction_note(
 
     lines = [
         text["note_model"].format(model=model_name, probability=f"{fracture_probability:.3f}"),
+        render_reliability(reliability or ModelReliability(None), text),
         text[threshold_key].format(**thresholds),
         text["note_decision"].format(class_name=CLASS_NAMES[language][label]),
         text["screening_flag"] if flagged else text["screening_no_flag"],
@@ -212,32 +190,10 @@ def render_prediction_note(
     return "\n\n".join(lines)
 
 
-def comparison_value(results: list[ModelResult], language: str) -> dict[str, list]:
-    """Return the all-models table as a `gr.Dataframe` value with headers in `language`.
-
-    Probabilities are rounded to 3 decimals and times to 0.1 ms, as shown.
-    """
-    text = UI_TEXT[language]
-    headers = [
-        text["column_model"],
-        text["column_fracture_probability"],
-        text["column_predicted_class"],
-        text["column_inference_ms"],
-    ]
-    rows = [
-        [
-            result.model,
-            round(result.fracture_probability, 3),
-            CLASS_NAMES[language][result.label],
-            round(result.inference_seconds * 1000, 1),
-        ]
-        for result in results
-    ]
-    return {"headers": headers, "data": rows}
-
-
 def _step_images(steps: PreprocessingSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return steps.original, steps.clahe, steps.blurred, steps.model_input
+    # The full-size steps of a large radiograph would be tens of megabytes as PNG.
+    display_steps = (downscale_for_display(image) for image in (steps.original, steps.clahe, steps.blurred))
+    return *display_steps, steps.model_input
 
 
 def _example_paths() -> list[Path]:
@@ -269,10 +225,14 @@ def _plots_section(plots: list[ModelPlots]) -> None:
 
 
 def build_demo(
-    predictors: Mapping[str, FracturePredictor], default_model: str, plots: list[ModelPlots] | None = None
+    predictors: Mapping[str, FracturePredictor],
+    default_model: str,
+    plots: list[ModelPlots] | None = None,
+    reliability: Mapping[str, ModelReliability] | None = None,
 ) -> gr.Blocks:
-    """Build the three-tab UI around loaded predictors, keyed by model name."""
+    """Build the three-tab UI around loaded predictors and their measured performance, keyed by model name."""
     model_names = list(predictors)
+    reliability = reliability or {}
     default_predictor = predictors[default_model]
 
     def select_predictor(model_name: str | None, language: str) -> tuple[str, FracturePredictor]:
@@ -285,7 +245,7 @@ def build_demo(
 
     def predict(
         file_path: str | None, model_name: str | None, request: gr.Request
-    ) -> tuple[dict[str, float], tuple[str, Prediction]]:
+    ) -> tuple[dict[str, float], tuple[str, Prediction, str]]:
         """Classify one X-ray (JPEG, PNG or DICOM) with one model and return the probability of each class.
 
         `model_name` is a model folder name. Without it, the default model
@@ -300,19 +260,45 @@ def build_demo(
             prediction = predictor.predict(file_path)
         except InvalidImageError as error:
             raise upload_error(file_path, error, language) from error
-        return class_probabilities(prediction, language), (name, prediction)
+        return class_probabilities(prediction, language), (name, prediction, file_path)
 
-    def show_prediction_details(model_prediction: tuple[str, Prediction] | None, request: gr.Request) -> tuple:
-        if model_prediction is None:
-            return None, None, None, None, None, None
-        name, prediction = model_prediction
-        note = render_prediction_note(name, predictors[name], prediction, _request_language(request))
-        return note, f"{prediction.inference_seconds * 1000:.1f}", *_step_images(prediction.steps)
+    def show_prediction_details(
+        model_prediction: tuple[str, Prediction, str] | None, file_path: str | None, request: gr.Request
+    ) -> tuple:
+        # A prediction of another file than the one shown, because the upload
+        # changed while the model ran, is cleared with its label.
+        if model_prediction is None or model_prediction[2] != file_path:
+            return clear_prediction_details()
+        name, prediction, _ = model_prediction
+        language = _request_language(request)
+        note = render_prediction_note(name, predictors[name], prediction, language, reliability.get(name))
+        return gr.skip(), note, f"{prediction.inference_seconds * 1000:.1f}", *_step_images(prediction.steps)
 
     def clear_prediction_details() -> tuple:
         return None, None, None, None, None, None, None
 
-    def compare(file_path: str | None, request: gr.Request) -> dict[str, list]:
+    def show_comparison(compared_file: str | None, file_path: str | None) -> gr.Dataframe:
+        if compared_file is None or compared_file != file_path:
+            return gr.Dataframe(value=None, visible=False)
+        return gr.Dataframe(visible=True)
+
+    def clear_stale_results(
+        file_path: str | None, model_prediction: tuple[str, Prediction, str] | None, compared_file: str | None
+    ) -> tuple:
+        # The change event can run after a click that followed the upload, so
+        # output that already belongs to the file shown stays.
+        if model_prediction is not None and model_prediction[2] == file_path:
+            details = (gr.skip(),) * len(clear_prediction_details())
+        else:
+            details = clear_prediction_details()
+        return *details, show_comparison(compared_file, file_path)
+
+    def clear_stale_steps(file_path: str | None, steps_file: str | None) -> tuple:
+        if steps_file is not None and steps_file == file_path:
+            return (gr.skip(),) * len(STEP_TEXT_KEYS)
+        return (None,) * len(STEP_TEXT_KEYS)
+
+    def compare(file_path: str | None, request: gr.Request) -> tuple[dict[str, list], str]:
         """Classify one X-ray with every loaded model.
 
         Returns a table with one row per model: model name, calibrated fracture
@@ -326,10 +312,15 @@ def build_demo(
             results = run_all_models(predictors, file_path)
         except InvalidImageError as error:
             raise upload_error(file_path, error, language) from error
-        return comparison_value(results, language)
+        return comparison_value(results, language), file_path
 
-    def preprocess(file_path: str | None, request: gr.Request) -> tuple[np.ndarray, ...]:
-        """Return the preprocessing steps of one X-ray: original, CLAHE, Gaussian blur and model input."""
+    def preprocess(file_path: str | None, request: gr.Request) -> tuple[np.ndarray | str, ...]:
+        """Return the preprocessing steps of one X-ray: original, CLAHE, Gaussian blur and model input.
+
+        The original, CLAHE and blurred images are downscaled for display to at
+        most 1024 pixels on the long side. The model input keeps the model's
+        input size.
+        """
         language = _request_language(request)
         if file_path is None:
             raise upload_error(None, None, language)
@@ -337,7 +328,7 @@ def build_demo(
             steps = default_predictor.processor.preprocess_steps(file_path)
         except InvalidImageError as error:
             raise upload_error(file_path, error, language) from error
-        return _step_images(steps)
+        return *_step_images(steps), file_path
 
     example_paths = _example_paths()
 
@@ -349,9 +340,10 @@ def build_demo(
             gr.Markdown(I18N("predict_intro"))
             with gr.Row():
                 with gr.Column():
-                    upload = gr.File(
-                        label=I18N("upload_label"), file_types=UPLOAD_FILE_TYPES, elem_id="xray-upload"
-                    )
+                    # No file_types, because PACS exports often lack an extension. The
+                    # decoder rejects other files with a translated message, where
+                    # Gradio's own check would show an English one.
+                    upload = gr.File(label=I18N("upload_label"), elem_id="xray-upload")
                     # Custom values reach `predict`, which rejects unknown names with a
                     # translated error. Gradio's own check would raise an English message.
                     model_select = gr.Dropdown(
@@ -378,6 +370,7 @@ def build_demo(
             gr.Markdown(I18N("steps_heading"))
             step_images = _step_image_row(elem_id="prediction-steps")
             last_prediction = gr.State()
+            compared_file = gr.State()
 
         with gr.Tab(I18N("tab_preprocessing"), id="preprocessing"):
             gr.Markdown(I18N("preprocessing_intro"))
@@ -387,13 +380,16 @@ def build_demo(
                 with gr.Accordion(path.name, open=index == 0):
                     _step_image_row(_step_images(default_predictor.processor.preprocess_steps(path)))
             gr.Markdown(I18N("own_image_heading"))
-            own_upload = gr.File(label=I18N("upload_label"), file_types=UPLOAD_FILE_TYPES)
+            own_upload = gr.File(label=I18N("upload_label"))
             show_steps_button = gr.Button(I18N("show_steps_button"))
             own_step_images = _step_image_row()
+            steps_file = gr.State()
 
         with gr.Tab(I18N("tab_comparison"), id="comparison"):
             gr.Markdown(I18N("comparison_intro"))
+            gr.Markdown(I18N("comparison_context"), elem_id="comparison-context")
             gr.Markdown(I18N("comparison_table"), elem_id="comparison-table")
+            gr.Markdown(I18N("baseline_table"), elem_id="baseline-table")
             gr.Markdown(I18N("cv_heading"))
             gr.Markdown(I18N("cv_intro"))
             gr.Markdown(I18N("cv_table"), elem_id="cv-table")
@@ -402,13 +398,18 @@ def build_demo(
         # API clients do not receive State outputs, so /predict returns the
         # probabilities alone. The browser then shows the thresholds, timing
         # and steps from the stored prediction without decoding the image again.
+        # "always_last" runs a click made during a prediction once it ends, instead of dropping it.
         classify_event = classify_button.click(
-            predict, inputs=[upload, model_select], outputs=[result, last_prediction], api_name="predict"
+            predict,
+            inputs=[upload, model_select],
+            outputs=[result, last_prediction],
+            api_name="predict",
+            trigger_mode="always_last",
         )
         classify_event.success(
             show_prediction_details,
-            inputs=[last_prediction],
-            outputs=[prediction_note, inference_ms, *step_images],
+            inputs=[last_prediction, upload],
+            outputs=[result, prediction_note, inference_ms, *step_images],
             api_visibility="private",
         )
         # Without this, a rejected upload would leave the previous image's result on screen.
@@ -417,14 +418,43 @@ def build_demo(
             outputs=[result, prediction_note, inference_ms, *step_images],
             api_visibility="private",
         )
-        compare_event = compare_button.click(compare, inputs=[upload], outputs=[compare_table], api_name="compare")
+        compare_event = compare_button.click(
+            compare,
+            inputs=[upload],
+            outputs=[compare_table, compared_file],
+            api_name="compare",
+            trigger_mode="always_last",
+        )
         compare_event.success(
-            lambda: gr.Dataframe(visible=True), outputs=[compare_table], api_visibility="private"
+            show_comparison, inputs=[compared_file, upload], outputs=[compare_table], api_visibility="private"
         )
         compare_event.failure(
             lambda: gr.Dataframe(value=None, visible=False), outputs=[compare_table], api_visibility="private"
         )
-        show_steps_button.click(preprocess, inputs=[own_upload], outputs=own_step_images, api_name="preprocess")
+        # A new or cleared upload removes the previous image's output. A run
+        # that started before the change still ends, so the handlers above
+        # also compare the file it ran on with the one shown. Gradio's
+        # `cancels` is not used, because in Gradio 6.31 it also cancelled a
+        # Classify click made right after an upload.
+        upload.change(
+            clear_stale_results,
+            inputs=[upload, last_prediction, compared_file],
+            outputs=[result, prediction_note, inference_ms, *step_images, compare_table],
+            api_visibility="private",
+        )
+
+        steps_event = show_steps_button.click(
+            preprocess,
+            inputs=[own_upload],
+            outputs=[*own_step_images, steps_file],
+            api_name="preprocess",
+            trigger_mode="always_last",
+        )
+        # As above, for the steps of the preprocessing tab.
+        for trigger in (own_upload.change, steps_event.success):
+            trigger(
+                clear_stale_steps, inputs=[own_upload, steps_file], outputs=own_step_images, api_visibility="private"
+            )
 
     return demo
 
@@ -435,8 +465,18 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     models_dir = resolve_models_dir()
-    predictors, default_model = load_models(models_dir, resolve_default_model_dir())
+    try:
+        default_model_dir, default_model_name = resolve_default_model() or (None, None)
+        predictors, default_model = load_models(models_dir, default_model_dir, default_model_name)
+    except FileNotFoundError as error:
+        logger.error("Cannot start the app: %s", error)
+        raise SystemExit(1) from error
     logger.info("Loaded %d models (%s); default: %s", len(predictors), ", ".join(predictors), default_model)
+
+    model_dirs = {name: models_dir / name for name in predictors}
+    if default_model_dir is not None:
+        model_dirs[default_model] = default_model_dir
+    reliability = {name: load_reliability(model_dir) for name, model_dir in model_dirs.items()}
     eval_rows = load_eval_results(models_dir)
     cv_rows = load_cv_results(models_dir)
     plots = find_plots(models_dir)
@@ -445,10 +485,11 @@ def main() -> None:
         len(eval_rows), len(cv_rows), len(plots), models_dir,
     )  # fmt: skip
 
-    demo = build_demo(predictors, default_model, plots)
+    demo = build_demo(predictors, default_model, plots, reliability)
     # server_name and server_port stay unset, so GRADIO_SERVER_NAME and
     # GRADIO_SERVER_PORT apply. Without them Gradio 6 uses 127.0.0.1 and 7860.
-    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows)
+    shortcut = load_shortcut_check(SHORTCUT_CHECK_PATH)
+    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut)
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
 
 

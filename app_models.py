@@ -1,4 +1,5 @@
-"""The models of the Gradio app: loading a folder of them and running all on one image.
+"""The models of the Gradio app: loading a folder of them, running all on one image
+and sizing the images of the preprocessing steps for display.
 
 Holds no UI code and no text shown to users, so `app.py` can build the UI
 around what these functions return.
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from app_results import choose_default_model
@@ -22,6 +24,9 @@ logger = logging.getLogger(__name__)
 # The class a fracture probability below the decision threshold gives. The
 # labels are binary, so it is the one label that is not the positive one.
 NEGATIVE_LABEL = LABELS[1 - POSITIVE_INDEX]
+
+# Maximum long side, in pixels, of a preprocessing step image sent to the browser.
+MAX_DISPLAY_SIDE = 1024
 
 
 @dataclass
@@ -56,15 +61,16 @@ def load_predictors(models_dir: Path) -> dict[str, FracturePredictor]:
 
 
 def load_models(
-    models_dir: Path, default_model_dir: Path | None = None
+    models_dir: Path, default_model_dir: Path | None = None, default_model_name: str | None = None
 ) -> tuple[dict[str, FracturePredictor], str]:
     """Load the app's models and return them with the name of the default one.
 
     Without `default_model_dir`, the default is the model with the best
     validation ROC-AUC (see `choose_default_model`). With it, that folder is
-    the default, and it is loaded as well if it lies outside `models_dir`.
-    Raises `RuntimeError` when no model loads, and lets errors from loading
-    `default_model_dir` propagate, because it was requested by name.
+    the default, and it is loaded as well if it lies outside `models_dir`,
+    named `default_model_name` or else after the folder. Raises `RuntimeError`
+    when no model loads, and lets errors from loading `default_model_dir`
+    propagate, because it was requested by name.
     """
     predictors = load_predictors(models_dir)
 
@@ -72,7 +78,7 @@ def load_models(
         for name in predictors:
             if (models_dir / name).resolve() == default_model_dir.resolve():
                 return predictors, name
-        name = default_model_dir.name
+        name = default_model_name or default_model_dir.name
         if name in predictors:
             raise ValueError(
                 f"FRACTURE_MODEL_DIR {default_model_dir} has the same folder name as {models_dir / name}. "
@@ -124,3 +130,18 @@ def run_all_models(predictors: Mapping[str, FracturePredictor], image: ImageSour
         label = label_at_threshold(fracture_probability, predictor.calibration.decision_threshold)
         results.append(ModelResult(name, fracture_probability, label, elapsed))
     return results
+
+
+def downscale_for_display(image: np.ndarray, max_side: int = MAX_DISPLAY_SIDE) -> np.ndarray:
+    """Shrink an image so that its long side is at most `max_side` pixels, keeping the aspect ratio.
+
+    Smaller images are returned unchanged. Area interpolation averages the
+    pixels that each output pixel covers, so thin lines do not alias.
+    """
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+

@@ -1,9 +1,11 @@
 """Results of the trained models, as the Gradio app's comparison tab shows them.
 
 Reads `eval_results.json`, `cv_results.json` and the PNG plots from the model
-folders, renders the tables as Markdown in the language of a `UI_TEXT` entry,
-and picks the default model by its validation ROC-AUC. Nothing here loads a
-model or computes a metric.
+folders, and the brightness-shortcut check of the val split. Renders the
+tables and notes as Markdown in the language of a `UI_TEXT` entry, including
+the preprocessing parameters and the all-models table of one image. Picks the
+default model by its validation ROC-AUC. Nothing here loads a model or
+computes a metric.
 """
 
 import json
@@ -12,11 +14,23 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app_text import CLASS_NAMES, UI_TEXT
+from train.make_results import BASELINE_ROWS
+
+if TYPE_CHECKING:
+    from app_models import ModelResult
+    from bone_fracture import XrayImageProcessor
 
 logger = logging.getLogger(__name__)
 
 EVAL_RESULTS_FILENAME = "eval_results.json"
 CV_RESULTS_FILENAME = "cv_results.json"
+
+# Translation keys of the split names shown for the splits of eval_results.json.
+# Other splits show their key.
+SPLIT_TEXT_KEYS = {"val": "split_val", "val_leak_free": "split_val_leak_free"}
 
 # Metric keys of eval_results.json, in table order. Recall is the sensitivity
 # for the positive class, fractured.
@@ -58,6 +72,34 @@ class CvRow:
     roc_auc: float | None
     roc_auc_ci95: tuple[float, float] | None
     metrics: dict[str, float | None]
+
+
+@dataclass
+class ShortcutCheck:
+    """The val split's size and how well mean brightness alone separates the classes.
+
+    Read from the JSON file that `python -m train.shortcut_check` writes. Each
+    value is None where the file lacks it.
+    """
+
+    val_num_images: int | None
+    val_num_radiographs: int | None
+    val_darker_is_fractured_roc_auc: float | None
+    train_darker_is_fractured_roc_auc: float | None
+
+
+@dataclass
+class ModelReliability:
+    """The best available measure of one model's performance, for a one-line note next to its output.
+
+    `source` is "cv" (radiograph-level cross-validation), "val_leak_free"
+    (ROC-AUC on the leak-free val split) or None when the folder stores
+    neither.
+    """
+
+    source: str | None
+    roc_auc: float | None = None
+    roc_auc_ci95: tuple[float, float] | None = None
 
 
 @dataclass
@@ -107,35 +149,81 @@ def load_cv_results(models_dir: Path) -> list[CvRow]:
     """
     rows = []
     for path in sorted(models_dir.glob(f"*/{CV_RESULTS_FILENAME}")):
-        try:
-            results = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            logger.warning("Skipping unreadable %s: %s", path, error)
-            continue
-        if not isinstance(results, dict):
-            logger.warning("Skipping %s: expected an object", path)
-            continue
-
-        counts = {key: _as_count(results.get(key)) for key in ("num_folds", "num_images", "num_radiographs")}
-        for level in CV_LEVELS:
-            summary = results.get(level)
-            means = summary.get("mean") if isinstance(summary, dict) else None
-            if not isinstance(means, dict):
-                logger.warning("Skipping %s of %s: expected an object with a 'mean' object", level, path)
-                continue
-            intervals = summary.get("ci95_over_folds")
-            interval = intervals.get("roc_auc") if isinstance(intervals, dict) else None
-            rows.append(
-                CvRow(
-                    model=path.parent.name,
-                    level=level,
-                    **counts,
-                    roc_auc=_as_number(means.get("roc_auc")),
-                    roc_auc_ci95=_as_interval(interval),
-                    metrics={key: _as_number(means.get(key)) for key in CV_METRIC_KEYS},
-                )
-            )
+        rows += _read_cv_results(path)
     return rows
+
+
+def _read_cv_results(path: Path) -> list[CvRow]:
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("Skipping unreadable %s: %s", path, error)
+        return []
+    if not isinstance(results, dict):
+        logger.warning("Skipping %s: expected an object", path)
+        return []
+
+    rows = []
+    counts = {key: _as_count(results.get(key)) for key in ("num_folds", "num_images", "num_radiographs")}
+    for level in CV_LEVELS:
+        summary = results.get(level)
+        means = summary.get("mean") if isinstance(summary, dict) else None
+        if not isinstance(means, dict):
+            logger.warning("Skipping %s of %s: expected an object with a 'mean' object", level, path)
+            continue
+        intervals = summary.get("ci95_over_folds")
+        interval = intervals.get("roc_auc") if isinstance(intervals, dict) else None
+        rows.append(
+            CvRow(
+                model=path.parent.name,
+                level=level,
+                **counts,
+                roc_auc=_as_number(means.get("roc_auc")),
+                roc_auc_ci95=_as_interval(interval),
+                metrics={key: _as_number(means.get(key)) for key in CV_METRIC_KEYS},
+            )
+        )
+    return rows
+
+
+def load_shortcut_check(path: Path) -> ShortcutCheck | None:
+    """Read the brightness-shortcut check of the val split, or return None if `path` is missing or malformed."""
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        logger.warning("Skipping unreadable %s: %s", path, error)
+        return None
+    if not isinstance(results, dict):
+        logger.warning("Skipping %s: expected an object", path)
+        return None
+
+    val = results.get("val") if isinstance(results.get("val"), dict) else {}
+    return ShortcutCheck(
+        val_num_images=_as_count(val.get("num_images")),
+        val_num_radiographs=_as_count(val.get("num_radiographs")),
+        val_darker_is_fractured_roc_auc=_as_number(val.get("darker_is_fractured_roc_auc")),
+        train_darker_is_fractured_roc_auc=_as_number(results.get("train_darker_is_fractured_roc_auc")),
+    )
+
+
+def load_reliability(model_dir: Path) -> ModelReliability:
+    """Return the radiograph-level cross-validated ROC-AUC of a model folder, else its leak-free val ROC-AUC.
+
+    Reads `cv_results.json`, then `eval_results.json`. A model folder with
+    neither value gets `ModelReliability(None)`.
+    """
+    cv_path = model_dir / CV_RESULTS_FILENAME
+    cv_rows = _read_cv_results(cv_path) if cv_path.is_file() else []
+    for row in cv_rows:
+        if row.level == "radiograph_level" and row.roc_auc is not None:
+            return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95)
+
+    leak_free_roc_auc, _ = validation_roc_auc(model_dir)
+    if leak_free_roc_auc is not None:
+        return ModelReliability("val_leak_free", leak_free_roc_auc)
+    return ModelReliability(None)
 
 
 def find_plots(models_dir: Path) -> list[ModelPlots]:
@@ -232,7 +320,7 @@ def render_comparison_table(rows: list[EvalRow], text: Mapping[str, str]) -> str
     lines = [markdown_row(headers), markdown_row(["---"] * len(headers))]
 
     for row in rows:
-        cells = [f"`{row.model}`", row.split]
+        cells = [f"`{row.model}`", split_name(row.split, row.num_images, text)]
         cells += ["–" if row.metrics[key] is None else f"{row.metrics[key]:.3f}" for key in METRIC_KEYS]
         cells.append("–" if row.num_images is None else str(row.num_images))
         lines.append(markdown_row(cells))
@@ -273,6 +361,141 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+def render_parameters_table(processor: "XrayImageProcessor", text: Mapping[str, str]) -> str:
+    """Render the preprocessing parameters of `processor` as a Markdown table."""
+    columns, rows = processor.clahe_tile_grid_size
+    kernel = processor.blur_kernel_size
+    blur_enabled = kernel > 1
+    if not blur_enabled:
+        sigma = text["blur_disabled"]
+    elif processor.blur_sigma == 0:
+        sigma = text["sigma_from_kernel"]
+    else:
+        sigma = f"{processor.blur_sigma:g}"
+
+    parameters = [
+        (text["param_clip_limit"], f"{processor.clahe_clip_limit:g}"),
+        (text["param_tile_grid"], f"{columns} × {rows}"),
+        (text["param_blur_kernel"], f"{kernel} × {kernel}" if blur_enabled else text["blur_disabled"]),
+        (text["param_blur_sigma"], sigma),
+        (text["param_input_size"], f"{processor.size['height']} × {processor.size['width']}"),
+    ]
+    lines = [markdown_row([text["parameter_column"], text["value_column"]]), markdown_row(["---", "---"])]
+    lines += [markdown_row([name, value]) for name, value in parameters]
+    return "\n".join(lines)
+
+
+def comparison_value(results: list["ModelResult"], language: str) -> dict[str, list]:
+    """Return the all-models table as a `gr.Dataframe` value with headers in `language`.
+
+    Probabilities are rounded to 3 decimals and times to 0.1 ms, as shown.
+    """
+    text = UI_TEXT[language]
+    headers = [
+        text["column_model"],
+        text["column_fracture_probability"],
+        text["column_predicted_class"],
+        text["column_inference_ms"],
+    ]
+    rows = [
+        [
+            result.model,
+            round(result.fracture_probability, 3),
+            CLASS_NAMES[language][result.label],
+            round(result.inference_seconds * 1000, 1),
+        ]
+        for result in results
+    ]
+    return {"headers": headers, "data": rows}
+
+
+def build_translations(
+    processor: "XrayImageProcessor",
+    eval_rows: list[EvalRow],
+    cv_rows: list[CvRow],
+    shortcut: ShortcutCheck | None = None,
+) -> dict[str, dict[str, str]]:
+    """Return UI_TEXT plus the tables and the val-split note of the app, rendered per language.
+
+    `gr.I18n` translates fixed strings in the browser only, so the tables and
+    the note, which depend on the loaded models and their results files, are
+    rendered once per language at start-up and shipped as more translation keys.
+    """
+    translations = {}
+    for language, text in UI_TEXT.items():
+        translations[language] = {
+            **text,
+            "parameters_table": render_parameters_table(processor, text),
+            "comparison_context": render_val_context(shortcut, text),
+            "comparison_table": render_comparison_table(eval_rows, text),
+            "baseline_table": render_baseline_table(text),
+            "cv_table": render_cv_table(cv_rows, text),
+        }
+    return translations
+
+
 def markdown_row(cells: list[str]) -> str:
     """Join cells into one Markdown table row, escaping the pipes inside them."""
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def split_name(split: str, num_images: int | None, text: Mapping[str, str]) -> str:
+    """Return the name shown for a split of eval_results.json, or the split's key if it has none."""
+    key = SPLIT_TEXT_KEYS.get(split)
+    if key is None or (num_images is None and "{num_images}" in text[key]):
+        return split
+    return text[key].format(num_images=num_images)
+
+
+def render_val_context(shortcut: ShortcutCheck | None, text: Mapping[str, str]) -> str:
+    """Render the note above the comparison table on how far the val numbers can be trusted."""
+    leak_free_split = text[SPLIT_TEXT_KEYS["val_leak_free"]]
+    if shortcut is not None and shortcut.val_num_images is not None and shortcut.val_num_radiographs is not None:
+        context = text["val_context"].format(
+            num_images=shortcut.val_num_images,
+            num_radiographs=shortcut.val_num_radiographs,
+            leak_free_split=leak_free_split,
+        )
+    else:
+        context = text["val_context_no_counts"].format(leak_free_split=leak_free_split)
+
+    if (
+        shortcut is not None
+        and shortcut.val_darker_is_fractured_roc_auc is not None
+        and shortcut.train_darker_is_fractured_roc_auc is not None
+    ):
+        conclusion = text["val_shortcut"].format(
+            val_roc_auc=f"{shortcut.val_darker_is_fractured_roc_auc:.2f}",
+            train_roc_auc=f"{shortcut.train_darker_is_fractured_roc_auc:.2f}",
+        )
+    else:
+        conclusion = text["val_shortcut_unknown"]
+    return f"{context} {conclusion}"
+
+
+def render_baseline_table(text: Mapping[str, str]) -> str:
+    """Render the original project's reported val metrics as a Markdown table under an introduction."""
+    headers = [text["column_model"]] + [text[f"column_{key}"] for key in ("accuracy", "precision", "recall", "f1")]
+    lines = [text["baseline_intro"], "", markdown_row(headers), markdown_row(["---"] * len(headers))]
+    for name, *metrics in BASELINE_ROWS:
+        # The introduction names the original project, so the row keeps the architecture,
+        # the part of the name before its bracketed origin.
+        architecture = name.partition(" (")[0]
+        # Two decimals, as the original project reported them.
+        cells = ["–" if value is None else f"{value:.2f}" for value in metrics]
+        lines.append(markdown_row([architecture, *cells]))
+    return "\n".join(lines)
+
+
+def render_reliability(reliability: ModelReliability, text: Mapping[str, str]) -> str:
+    """Render a model's measured performance as one line in the language of `text`."""
+    if reliability.source == "cv":
+        interval = ""
+        if reliability.roc_auc_ci95 is not None:
+            low, high = reliability.roc_auc_ci95
+            interval = text["reliability_cv_interval"].format(low=f"{low:.2f}", high=f"{high:.2f}")
+        return text["reliability_cv"].format(roc_auc=f"{reliability.roc_auc:.2f}", interval=interval)
+    if reliability.source == "val_leak_free":
+        return text["reliability_val_leak_free"].format(roc_auc=f"{reliability.roc_auc:.2f}")
+    return text["reliability_none"]
+

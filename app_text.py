@@ -1,8 +1,8 @@
 """User-facing text of the Gradio app, in English and Indonesian.
 
-Only strings and the class names shown per language live here. `app.py`
-builds the UI from them, and `app_results.py` renders the results tables with
-their column headers.
+Only strings, the class names shown per language and the choice of language
+for a request live here. `app.py` builds the UI from them, and
+`app_results.py` renders the results tables with their column headers.
 """
 
 from bone_fracture import DISPLAY_NAMES
@@ -17,8 +17,9 @@ DEFAULT_LANGUAGE = "en"
 
 # UI text per language, keyed like `gr.I18n` expects. Values with {fields} are
 # templates for server-side text: error messages and the threshold note of
-# a prediction. `app.build_translations` adds the keys "parameters_table",
-# "comparison_table" and "cv_table".
+# a prediction. `app_results.build_translations` adds the keys
+# "parameters_table", "comparison_context", "comparison_table",
+# "baseline_table" and "cv_table".
 UI_TEXT = {
     "en": {
         "app_heading": "# Bone fracture X-ray classifier",
@@ -52,6 +53,13 @@ UI_TEXT = {
             "because this model has no stored calibration."
         ),
         "note_decision": "At the decision threshold, the model output is **{class_name}**.",
+        "reliability_cv": "Measured performance: ROC-AUC {roc_auc}{interval} per radiograph in cross-validation.",
+        "reliability_cv_interval": " (95% CI {low}–{high})",
+        "reliability_val_leak_free": (
+            "Measured performance: ROC-AUC {roc_auc} on the leak-free val split only, because no "
+            "cross-validation results are stored."
+        ),
+        "reliability_none": "Measured performance: not evaluated, because no evaluation results are stored.",
         "screening_flag": (
             "**Flag for review:** the fracture probability is at or above the screening threshold. "
             "A physician or radiologist should check this X-ray for a fracture."
@@ -86,6 +94,31 @@ UI_TEXT = {
         "comparison_intro": (
             "Metrics of every model folder under `models/`, read from its `eval_results.json`. "
             "Recall is the sensitivity for fractures."
+        ),
+        "split_val": "val ({num_images} images)",
+        "split_val_leak_free": "val, leak-free",
+        "val_context": (
+            "**How far to trust the val numbers.** The val split contains {num_images} images from only "
+            "{num_radiographs} source radiographs, so its images are far from independent. The rows "
+            "\"{leak_free_split}\" drop the images whose radiograph also occurs in the train split."
+        ),
+        "val_context_no_counts": (
+            "**How far to trust the val numbers.** The val split contains many images of only a few source "
+            "radiographs, so its images are far from independent. The rows \"{leak_free_split}\" drop the "
+            "images whose radiograph also occurs in the train split."
+        ),
+        "val_shortcut": (
+            "Mean image brightness alone, scoring darker images as fractured, separates the val classes with "
+            "a ROC-AUC of {val_roc_auc}, against {train_roc_auc} on the train split. A model can therefore "
+            "score well on val without looking at the bone, and the val numbers say little about new "
+            "radiographs. Cross-validation over radiographs, below, is the better estimate."
+        ),
+        "val_shortcut_unknown": (
+            "The val numbers therefore say little about new radiographs. Cross-validation over radiographs, "
+            "below, is the better estimate."
+        ),
+        "baseline_intro": (
+            "For reference, the original Streamlit + Keras project reported these numbers on the whole val split:"
         ),
         "no_eval_results": (
             "No evaluation results yet. A model appears here once its folder contains "
@@ -137,6 +170,12 @@ UI_TEXT = {
         "error_too_large": (
             "{file_name} has more than {max_megapixels} megapixels. Downscale it and upload it again."
         ),
+        "error_too_small": (
+            "{file_name} is too small for a radiograph. Upload an X-ray of at least {min_side} pixels on each side."
+        ),
+        "error_blank": (
+            "{file_name} has no contrast, because it is blank or a single colour. Upload the radiograph itself."
+        ),
         "error_model_title": "Unknown model",
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
     },
@@ -172,6 +211,13 @@ UI_TEXT = {
             "karena model ini tidak menyimpan kalibrasi."
         ),
         "note_decision": "Pada ambang keputusan, keluaran model adalah **{class_name}**.",
+        "reliability_cv": "Kinerja terukur: ROC-AUC {roc_auc}{interval} per radiograf dalam validasi silang.",
+        "reliability_cv_interval": " (IK 95% {low}–{high})",
+        "reliability_val_leak_free": (
+            "Kinerja terukur: ROC-AUC {roc_auc} hanya pada subset val bebas kebocoran, karena hasil "
+            "validasi silang tidak tersimpan."
+        ),
+        "reliability_none": "Kinerja terukur: belum dievaluasi, karena hasil evaluasi tidak tersimpan.",
         "screening_flag": (
             "**Tandai untuk ditinjau:** probabilitas fraktur sama dengan atau di atas ambang skrining. "
             "Dokter atau radiolog perlu memeriksa citra sinar-X ini untuk kemungkinan fraktur."
@@ -206,6 +252,32 @@ UI_TEXT = {
         "comparison_intro": (
             "Metrik setiap folder model di `models/`, dibaca dari berkas `eval_results.json` "
             "di folder tersebut. Recall adalah sensitivitas untuk fraktur."
+        ),
+        "split_val": "val ({num_images} citra)",
+        "split_val_leak_free": "val, bebas kebocoran",
+        "val_context": (
+            "**Seberapa jauh angka val dapat dipercaya.** Subset val berisi {num_images} citra dari hanya "
+            "{num_radiographs} radiograf sumber, sehingga citra-citranya jauh dari independen. Baris "
+            "\"{leak_free_split}\" membuang citra yang radiografnya juga muncul di subset train."
+        ),
+        "val_context_no_counts": (
+            "**Seberapa jauh angka val dapat dipercaya.** Subset val berisi banyak citra dari hanya sedikit "
+            "radiograf sumber, sehingga citra-citranya jauh dari independen. Baris \"{leak_free_split}\" "
+            "membuang citra yang radiografnya juga muncul di subset train."
+        ),
+        "val_shortcut": (
+            "Rata-rata kecerahan citra saja, dengan menilai citra yang lebih gelap sebagai fraktur, sudah "
+            "memisahkan kelas-kelas val dengan ROC-AUC {val_roc_auc}, dibandingkan {train_roc_auc} pada subset "
+            "train. Karena itu, model dapat mencetak skor tinggi pada val tanpa melihat tulang, dan angka val "
+            "hanya sedikit memberi tahu tentang radiograf baru. Validasi silang antar-radiograf, di bawah, "
+            "adalah perkiraan yang lebih baik."
+        ),
+        "val_shortcut_unknown": (
+            "Karena itu, angka val hanya sedikit memberi tahu tentang radiograf baru. Validasi silang "
+            "antar-radiograf, di bawah, adalah perkiraan yang lebih baik."
+        ),
+        "baseline_intro": (
+            "Sebagai pembanding, proyek asli (Streamlit + Keras) melaporkan angka berikut pada seluruh subset val:"
         ),
         "no_eval_results": (
             "Belum ada hasil evaluasi. Sebuah model muncul di sini setelah foldernya berisi "
@@ -262,6 +334,13 @@ UI_TEXT = {
             "{file_name} berukuran lebih dari {max_megapixels} megapiksel. Perkecil citra lalu "
             "unggah kembali."
         ),
+        "error_too_small": (
+            "{file_name} terlalu kecil untuk sebuah radiograf. Unggah citra sinar-X berukuran minimal "
+            "{min_side} piksel pada setiap sisi."
+        ),
+        "error_blank": (
+            "{file_name} tidak memiliki kontras, karena kosong atau hanya satu warna. Unggah radiografnya."
+        ),
         "error_model_title": "Model tidak dikenal",
         "error_unknown_model": "Model {model} tidak ditemukan. Pilih salah satu: {models}.",
     },
@@ -271,3 +350,27 @@ UI_TEXT = {
 # NOTE: Gradio 6.31 shows an I18n title as its raw key in the browser tab, so
 # the tab title carries both languages.
 PAGE_TITLE = "Bone fracture X-ray classifier · Klasifikasi fraktur tulang"
+
+
+def pick_language(accept_language: str | None) -> str:
+    """Choose the UI language for server-side text from an Accept-Language header.
+
+    Takes the supported language with the highest quality value and falls back
+    to English, which is also what API clients without the header get.
+    """
+    candidates = []
+    for position, entry in enumerate((accept_language or "").split(",")):
+        tag, _, parameters = entry.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                continue
+        # Ties keep header order, so the position breaks them.
+        candidates.append((-quality, position, tag.split("-")[0].lower()))
+
+    for _, _, language in sorted(candidates):
+        if language in UI_TEXT:
+            return language
+    return DEFAULT_LANGUAGE

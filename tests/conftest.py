@@ -91,22 +91,21 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> 
     pytest.fail(f"app.py did not answer at {url} within {APP_STARTUP_TIMEOUT_SECONDS} s:\n{log_path.read_text()[-3000:]}")
 
 
+# Removed from the app's environment, so the app's own defaults for them
+# apply, which a test checks. The test process sets them above.
+PRIVACY_VARIABLES = ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY")
+
+
 @contextmanager
 def _serve_app(log_path: Path, model_env: dict[str, str]) -> Iterator[RunningApp]:
-    """Run `python app.py` on a free loopback port with `model_env` replacing both model variables."""
+    """Run `python app.py` on a free loopback port with `model_env` replacing both model variables.
+
+    The app's environment lacks PRIVACY_VARIABLES.
+    """
     port = _free_loopback_port()
-    env = {
-        key: value for key, value in os.environ.items() if key not in ("FRACTURE_MODEL_DIR", "FRACTURE_MODELS_DIR")
-    }
-    env.update(
-        {
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "HF_HUB_DISABLE_TELEMETRY": "1",
-            **model_env,
-        }
-    )
+    removed = ("FRACTURE_MODEL_DIR", "FRACTURE_MODELS_DIR", *PRIVACY_VARIABLES)
+    env = {key: value for key, value in os.environ.items() if key not in removed}
+    env.update({"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), **model_env})
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, str(REPO_ROOT / "app.py")],

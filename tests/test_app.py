@@ -10,8 +10,12 @@ output and never particular probabilities.
 
 import json
 import logging
+import os
 import shutil
 import string
+import subprocess
+import sys
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,15 +23,24 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from conftest import COMMITTED_MODEL_DIR, CV_RESULTS, MOBILENET_CALIBRATION, PLOT_FILENAMES
+from conftest import (
+    COMMITTED_MODEL_DIR,
+    CV_RESULTS,
+    MOBILENET_CALIBRATION,
+    PLOT_FILENAMES,
+    PRIVACY_VARIABLES,
+    REPO_ROOT,
+)
 from PIL import Image
 
 import app
 import app_models
 import app_results
+import app_text
 from app_text import CLASS_NAMES, UI_TEXT
-from bone_fracture import LABELS, FracturePredictor, Prediction, XrayImageProcessor
+from bone_fracture import LABELS, FracturePredictor, InvalidImageError, Prediction, XrayImageProcessor
 from bone_fracture.calibration import Calibration
+from bone_fracture.decoding import MIN_IMAGE_SIDE
 
 EXPECTED_CLASSES = {"Fractured", "Normal"}
 
@@ -114,7 +127,7 @@ def test_class_names_indonesian():
     ],
 )
 def test_pick_language_header(header, expected):
-    assert app.pick_language(header) == expected
+    assert app_text.pick_language(header) == expected
 
 
 def test_models_dir_default():
@@ -125,12 +138,37 @@ def test_models_dir_env_override(tmp_path):
     assert app.resolve_models_dir({"FRACTURE_MODELS_DIR": str(tmp_path)}) == tmp_path
 
 
-def test_default_model_dir_unset():
-    assert app.resolve_default_model_dir({}) is None
+def test_default_model_unset():
+    assert app.resolve_default_model({}) is None
 
 
-def test_default_model_dir_env(tmp_path):
-    assert app.resolve_default_model_dir({"FRACTURE_MODEL_DIR": str(tmp_path)}) == tmp_path
+def test_default_model_local_folder():
+    resolved = app.resolve_default_model({"FRACTURE_MODEL_DIR": str(COMMITTED_MODEL_DIR)})
+
+    assert resolved == (COMMITTED_MODEL_DIR, "custom-cnn")
+
+
+def test_default_model_repo_offline():
+    # conftest sets HF_HUB_OFFLINE=1, and the repo is in no Hub cache.
+    with pytest.raises(FileNotFoundError, match="example-org/no-such-model"):
+        app.resolve_default_model({"FRACTURE_MODEL_DIR": "example-org/no-such-model"})
+
+
+def test_default_model_missing_path(tmp_path):
+    missing = tmp_path / "no-such-folder"
+
+    with pytest.raises(FileNotFoundError, match="neither an existing model folder nor a valid Hub repo id"):
+        app.resolve_default_model({"FRACTURE_MODEL_DIR": str(missing)})
+
+
+def test_main_stops_on_missing_repo(monkeypatch, caplog):
+    monkeypatch.setenv("FRACTURE_MODEL_DIR", "example-org/no-such-model")
+
+    with caplog.at_level(logging.ERROR, logger=app.logger.name), pytest.raises(SystemExit) as exit_info:
+        app.main()
+
+    assert exit_info.value.code == 1
+    assert "Model example-org/no-such-model is neither a local folder nor in the Hub cache" in caplog.text
 
 
 def test_eval_results_absent(tmp_path):
@@ -226,7 +264,7 @@ def test_parameters_table_values():
         size={"height": 256, "width": 192},
     )
 
-    table = app.render_parameters_table(processor, UI_TEXT["en"])
+    table = app_results.render_parameters_table(processor, UI_TEXT["en"])
 
     assert "| CLAHE clip limit | 3.5 |" in table
     assert "| CLAHE tile grid (columns × rows) | 4 × 6 |" in table
@@ -236,20 +274,20 @@ def test_parameters_table_values():
 
 
 def test_parameters_table_blur_off():
-    table = app.render_parameters_table(XrayImageProcessor(blur_kernel_size=1), UI_TEXT["en"])
+    table = app_results.render_parameters_table(XrayImageProcessor(blur_kernel_size=1), UI_TEXT["en"])
 
     assert "| Gaussian blur kernel (pixels) | off |" in table
 
 
 def test_parameters_table_sigma_from_kernel():
-    table = app.render_parameters_table(XrayImageProcessor(blur_sigma=0.0), UI_TEXT["id"])
+    table = app_results.render_parameters_table(XrayImageProcessor(blur_sigma=0.0), UI_TEXT["id"])
 
     assert UI_TEXT["id"]["sigma_from_kernel"] in table
 
 
 @pytest.mark.parametrize("language", sorted(UI_TEXT))
 def test_translations_add_tables(language):
-    text = app.build_translations(XrayImageProcessor(), [], [])[language]
+    text = app_results.build_translations(XrayImageProcessor(), [], [])[language]
 
     assert UI_TEXT[language]["param_clip_limit"] in text["parameters_table"]
     assert text["comparison_table"] == UI_TEXT[language]["no_eval_results"]
@@ -380,6 +418,177 @@ def test_plot_captions_translated(key):
     assert UI_TEXT["id"][key] != UI_TEXT["en"][key]
 
 
+@pytest.mark.parametrize(
+    ("reason", "language", "expected"),
+    [
+        ("too_small", "en", f"IM000001 is too small for a radiograph. Upload an X-ray of at least {MIN_IMAGE_SIDE}"),
+        (
+            "too_small",
+            "id",
+            f"IM000001 terlalu kecil untuk sebuah radiograf. Unggah citra sinar-X berukuran minimal {MIN_IMAGE_SIDE}",
+        ),
+        ("blank", "en", "IM000001 has no contrast, because it is blank or a single colour."),
+        ("blank", "id", "IM000001 tidak memiliki kontras, karena kosong atau hanya satu warna."),
+    ],
+)
+def test_upload_error_new_reasons(reason, language, expected):
+    error = app.upload_error("/tmp/gradio/IM000001", InvalidImageError("rejected", reason=reason), language)
+
+    assert expected in error.message
+
+
+def test_error_keys_cover_reasons():
+    # "not_found" and "unreadable" share the generic message.
+    assert set(InvalidImageError.REASONS) - {"not_found", "unreadable"} == set(app.ERROR_TEXT_KEYS)
+
+
+@pytest.mark.parametrize(("height", "width"), [(3000, 4000), (4000, 3000)])
+def test_display_downscale_long_side(height, width):
+    image = np.zeros((height, width), dtype=np.uint8)
+
+    shown = app_models.downscale_for_display(image)
+
+    assert max(shown.shape) == 1024
+    assert min(shown.shape) == 768
+
+
+def test_display_keeps_small_image():
+    image = np.zeros((640, 480), dtype=np.uint8)
+
+    assert app_models.downscale_for_display(image) is image
+
+
+SHORTCUT_CHECK = {
+    "train_darker_is_fractured_roc_auc": 0.4321,
+    "val": {"num_images": 611, "num_radiographs": 17, "darker_is_fractured_roc_auc": 0.9123},
+}
+
+
+def test_shortcut_check_loaded(tmp_path):
+    path = tmp_path / "shortcut_check.json"
+    path.write_text(json.dumps(SHORTCUT_CHECK), encoding="utf-8")
+
+    assert app_results.load_shortcut_check(path) == app_results.ShortcutCheck(611, 17, 0.9123, 0.4321)
+
+
+def test_shortcut_check_missing(tmp_path):
+    assert app_results.load_shortcut_check(tmp_path / "absent.json") is None
+
+
+def test_val_context_numbers():
+    shortcut = app_results.ShortcutCheck(611, 17, 0.9123, 0.4321)
+
+    context = app_results.render_val_context(shortcut, UI_TEXT["en"])
+
+    assert "611 images from only 17 source radiographs" in context
+    assert 'The rows "val, leak-free" drop the images' in context
+    assert "separates the val classes with a ROC-AUC of 0.91, against 0.43 on the train split" in context
+    assert context.endswith("Cross-validation over radiographs, below, is the better estimate.")
+
+
+def test_val_context_indonesian():
+    context = app_results.render_val_context(app_results.ShortcutCheck(611, 17, 0.9123, 0.4321), UI_TEXT["id"])
+
+    assert "611 citra dari hanya 17 radiograf sumber" in context
+    assert 'Baris "val, bebas kebocoran"' in context
+
+
+def test_val_context_without_check():
+    context = app_results.render_val_context(None, UI_TEXT["en"])
+
+    assert "many images of only a few source radiographs" in context
+    assert "ROC-AUC" not in context
+    assert context.endswith("Cross-validation over radiographs, below, is the better estimate.")
+
+
+def test_comparison_table_split_names(tmp_path):
+    splits = {"val": {"accuracy": 0.6, "num_images": 600}, "val_leak_free": {"accuracy": 0.5, "num_images": 494}}
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": splits}))
+    rows = app_results.load_eval_results(tmp_path)
+
+    english = app_results.render_comparison_table(rows, UI_TEXT["en"])
+    indonesian = app_results.render_comparison_table(rows, UI_TEXT["id"])
+
+    assert "| `custom-cnn` | val (600 images) | 0.600 |" in english
+    assert "| `custom-cnn` | val, leak-free | 0.500 |" in english
+    assert "| `custom-cnn` | val (600 citra) | 0.600 |" in indonesian
+    assert "| `custom-cnn` | val, bebas kebocoran | 0.500 |" in indonesian
+
+
+def test_split_name_without_count():
+    assert app_results.split_name("val", None, UI_TEXT["en"]) == "val"
+
+
+def test_baseline_table_rows():
+    table = app_results.render_baseline_table(UI_TEXT["en"])
+
+    assert "| custom CNN | 0.79 | 0.82 | 0.82 | 0.79 |" in table
+    assert "| ResNet50 | 0.76 | – | – | – |" in table
+    assert "| MobileNetV2 | 0.62 | – | – | – |" in table
+
+
+def test_baseline_table_indonesian():
+    table = app_results.render_baseline_table(UI_TEXT["id"])
+
+    assert table.startswith(UI_TEXT["id"]["baseline_intro"])
+    assert "| Model | Akurasi | Presisi | Recall (sensitivitas) | F1 |" in table
+
+
+def test_reliability_from_cv(tmp_path):
+    _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
+
+    reliability = app_results.load_reliability(tmp_path / "resnet50")
+
+    assert reliability == app_results.ModelReliability("cv", 0.84, (0.77, 0.91))
+
+
+def test_reliability_leak_free_fallback(tmp_path):
+    model_dir = _write_roc_auc(tmp_path, "resnet50", {"val": 0.9, "val_leak_free": 0.61})
+
+    assert app_results.load_reliability(model_dir) == app_results.ModelReliability("val_leak_free", 0.61)
+
+
+def test_reliability_val_only_not_evaluated(tmp_path):
+    model_dir = _write_roc_auc(tmp_path, "resnet50", {"val": 0.9})
+
+    assert app_results.load_reliability(model_dir) == app_results.ModelReliability(None)
+
+
+@pytest.mark.parametrize(
+    ("reliability", "language", "expected"),
+    [
+        (
+            app_results.ModelReliability("cv", 0.8412, (0.7711, 0.9123)),
+            "en",
+            "Measured performance: ROC-AUC 0.84 (95% CI 0.77–0.91) per radiograph in cross-validation.",
+        ),
+        (
+            app_results.ModelReliability("cv", 0.8412, None),
+            "en",
+            "Measured performance: ROC-AUC 0.84 per radiograph in cross-validation.",
+        ),
+        (
+            app_results.ModelReliability("cv", 0.8412, (0.7711, 0.9123)),
+            "id",
+            "Kinerja terukur: ROC-AUC 0.84 (IK 95% 0.77–0.91) per radiograf dalam validasi silang.",
+        ),
+        (
+            app_results.ModelReliability("val_leak_free", 0.613),
+            "en",
+            "Measured performance: ROC-AUC 0.61 on the leak-free",
+        ),
+        (app_results.ModelReliability(None), "en", "Measured performance: not evaluated"),
+        (app_results.ModelReliability(None), "id", "Kinerja terukur: belum dievaluasi"),
+    ],
+    ids=["cv", "cv-no-interval", "cv-indonesian", "leak-free", "none", "none-indonesian"],
+)
+def test_reliability_line(reliability, language, expected):
+    line = app_results.render_reliability(reliability, UI_TEXT[language])
+
+    assert line.startswith(expected)
+    assert "\n" not in line
+
+
 # --- Several models, in-process ----------------------------------------------
 
 
@@ -421,6 +630,18 @@ def test_load_forced_outside_models_dir(tmp_path):
 
     assert list(loaded) == ["custom-cnn"]
     assert default_model == "custom-cnn"
+
+
+def test_load_forced_named(tmp_path):
+    # A Hub snapshot folder is named after its commit, so the repo name is passed.
+    (tmp_path / "models").mkdir()
+    snapshot = tmp_path / "snapshots" / "0123abcd"
+    shutil.copytree(COMMITTED_MODEL_DIR, snapshot)
+
+    loaded, default_model = app_models.load_models(tmp_path / "models", snapshot, "fracture-cnn")
+
+    assert list(loaded) == ["fracture-cnn"]
+    assert default_model == "fracture-cnn"
 
 
 def test_load_forced_name_clash(tmp_path):
@@ -507,6 +728,91 @@ def test_note_shows_thresholds(predictors):
     assert "the model output is **Normal**" in note
 
 
+def test_note_shows_reliability(predictors):
+    reliability = app_results.ModelReliability("cv", 0.84, (0.77, 0.91))
+
+    note = app.render_prediction_note("mobilenet-v2", predictors["mobilenet-v2"], _prediction(0.2), "en", reliability)
+
+    assert note.split("\n\n")[1] == app_results.render_reliability(reliability, UI_TEXT["en"])
+
+
+def test_note_without_reliability(predictors):
+    note = app.render_prediction_note("mobilenet-v2", predictors["mobilenet-v2"], _prediction(0.2), "en")
+
+    assert note.split("\n\n")[1] == UI_TEXT["en"]["reliability_none"]
+
+
+@pytest.fixture(scope="module")
+def demo(predictors):
+    return app.build_demo(predictors, "custom-cnn")
+
+
+@pytest.fixture(scope="module")
+def demo_config(demo) -> dict:
+    return demo.config
+
+
+def _event_function(demo, name: str):
+    return next(block_function.fn for block_function in demo.fns.values() if block_function.name == name)
+
+
+SKIPPED = {"__type__": "update"}
+
+
+def test_details_cleared_for_other_file(demo, predictors, fractured_xray):
+    show_details = _event_function(demo, "show_prediction_details")
+    prediction = predictors["custom-cnn"].predict(fractured_xray)
+
+    outputs = show_details(("custom-cnn", prediction, "/uploads/a.png"), "/uploads/b.png", None)
+
+    assert outputs == (None,) * 7
+
+
+def test_details_shown_for_same_file(demo, predictors, fractured_xray):
+    show_details = _event_function(demo, "show_prediction_details")
+    prediction = predictors["custom-cnn"].predict(fractured_xray)
+
+    outputs = show_details(("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png", None)
+
+    assert outputs[0] == SKIPPED
+    assert outputs[1].startswith("Model `custom-cnn`")
+    assert len(outputs) == 7
+
+
+def test_upload_change_clears_other_file(demo):
+    clear_stale = _event_function(demo, "clear_stale_results")
+    prediction = _prediction(0.4)
+
+    outputs = clear_stale("/uploads/b.png", ("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png")
+
+    assert outputs[:7] == (None,) * 7
+    assert outputs[7].visible is False
+
+
+def test_upload_change_keeps_current(demo):
+    clear_stale = _event_function(demo, "clear_stale_results")
+    prediction = _prediction(0.4)
+
+    outputs = clear_stale("/uploads/a.png", ("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png")
+
+    assert outputs[:7] == (SKIPPED,) * 7
+    assert outputs[7].visible is True
+
+
+@pytest.mark.parametrize("api_name", ["predict", "compare", "preprocess"])
+def test_repeat_click_queued(demo_config, api_name):
+    dependency = next(dep for dep in demo_config["dependencies"] if dep["api_name"] == api_name)
+
+    assert dependency["trigger_mode"] == "always_last"
+
+
+def test_uploads_accept_any_file(demo_config):
+    uploads = [component for component in demo_config["components"] if component["type"] == "file"]
+
+    assert len(uploads) == 2
+    assert all(upload["props"].get("file_types") is None for upload in uploads)
+
+
 def test_note_uncalibrated_model(predictors):
     note = app.render_prediction_note("custom-cnn", predictors["custom-cnn"], _prediction(0.6), "en")
 
@@ -524,7 +830,7 @@ def test_note_indonesian(predictors):
 def test_comparison_value_indonesian():
     result = app_models.ModelResult("resnet50", 0.81234, "fractured", 0.01234)
 
-    value = app.comparison_value([result], "id")
+    value = app_results.comparison_value([result], "id")
 
     assert value["headers"][1] == "Probabilitas fraktur"
     assert value["data"] == [["resnet50", 0.812, "Fraktur", 12.3]]
@@ -640,6 +946,79 @@ def test_preprocess_returns_steps(client, original_xray):
     assert len(step_paths) == 4
     assert step_sizes[:3] == [original_size] * 3
     assert step_sizes[3] == input_size
+
+
+def test_preprocess_large_image_display_size(client, tmp_path):
+    # A 4000x3000 diagonal ramp pattern, which passes the decoder's contrast check.
+    rows, columns = np.mgrid[0:3000, 0:4000]
+    large = tmp_path / "large-4000x3000.png"
+    Image.fromarray(((rows + columns) % 256).astype(np.uint8)).save(large)
+    config = json.loads((COMMITTED_MODEL_DIR / "preprocessor_config.json").read_text())
+
+    step_paths = client.predict(handle_file(large), api_name="/preprocess")
+    step_sizes = [Image.open(path).size for path in step_paths]
+
+    assert step_sizes[:3] == [(1024, 768)] * 3
+    assert step_sizes[3] == (config["size"]["width"], config["size"]["height"])
+
+
+def test_predict_extensionless_dicom(client, fractured_xray, tmp_path):
+    # PACS exports often name files like this, without an extension.
+    dicom_path = tmp_path / "IM000001"
+    _write_dicom(_full_range_pixels(fractured_xray), dicom_path)
+
+    result = client.predict(handle_file(dicom_path), api_name="/predict")
+
+    assert set(_confidences(result)) == EXPECTED_CLASSES
+
+
+def test_extensionless_text_rejected(client, tmp_path):
+    not_an_xray = tmp_path / "IM000002"
+    not_an_xray.write_text("This is a text file, not an image.\n")
+
+    with pytest.raises(AppError, match="IM000002 could not be read as an X-ray image"):
+        client.predict(handle_file(not_an_xray), api_name="/predict")
+
+
+def test_blank_upload_rejected(client, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (512, 512), 255).save(blank)
+
+    with pytest.raises(AppError, match="blank.png has no contrast"):
+        client.predict(handle_file(blank), api_name="/predict")
+
+
+def test_tiny_upload_rejected(client, tmp_path):
+    rows, columns = np.mgrid[0:32, 0:32]
+    icon = tmp_path / "icon.png"
+    Image.fromarray((rows * 8 + columns).astype(np.uint8)).save(icon)
+
+    with pytest.raises(AppError, match="icon.png is too small for a radiograph"):
+        client.predict(handle_file(icon), api_name="/predict")
+
+
+def test_served_app_analytics_off(running_app):
+    # conftest starts the app without GRADIO_ANALYTICS_ENABLED, so this is the app's own default.
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(running_app.url + "config") as response:
+        config = json.load(response)
+
+    assert config["analytics_enabled"] is False
+
+
+def test_app_import_privacy_defaults():
+    env = {key: value for key, value in os.environ.items() if key not in PRIVACY_VARIABLES}
+    script = (
+        "import json, app, gradio.analytics, huggingface_hub.constants as hub; "
+        "print(json.dumps([gradio.analytics.analytics_enabled(), hub.HF_HUB_DISABLE_TELEMETRY]))"
+    )
+
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    gradio_analytics, hub_telemetry_disabled = json.loads(completed.stdout.splitlines()[-1])
+
+    assert gradio_analytics is False
+    assert hub_telemetry_disabled is True
 
 
 # --- Several models: the app on a temporary models folder ----------------------

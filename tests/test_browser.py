@@ -102,6 +102,53 @@ def test_upload_shows_label(browser, running_app, fractured_xray, external_reque
     page.context.close()
 
 
+def test_new_upload_clears_result(browser, running_app, fractured_xray, normal_xray, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+    result, note = page.locator("#result"), page.locator("#prediction-note")
+    timing, steps = page.locator("#inference-time textarea"), page.locator("#prediction-steps img")
+    _classify(page, fractured_xray)
+    expect(steps).to_have_count(4, timeout=UI_TIMEOUT_MS)
+    page.locator("#compare").click()
+    expect(page.locator("#compare-table")).to_contain_text("custom-cnn", timeout=UI_TIMEOUT_MS)
+
+    _upload(page, normal_xray)
+
+    expect(result).not_to_contain_text("%", timeout=UI_TIMEOUT_MS)
+    expect(note).not_to_contain_text("Decision threshold")
+    expect(timing).to_have_value("")
+    expect(steps).to_have_count(0)
+    expect(page.locator("#compare-table")).to_be_hidden()
+    page.context.close()
+
+
+def test_cleared_upload_clears_result(browser, running_app, normal_xray, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+    _classify(page, normal_xray)
+    expect(page.locator("#prediction-steps img")).to_have_count(4, timeout=UI_TIMEOUT_MS)
+
+    # While a file is shown, the upload's first button clears it.
+    page.locator("#xray-upload").get_by_role("button").first.click()
+
+    expect(page.locator("#result")).not_to_contain_text("%", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#prediction-note")).not_to_contain_text("Decision threshold")
+    expect(page.locator("#inference-time textarea")).to_have_value("")
+    expect(page.locator("#prediction-steps img")).to_have_count(0)
+    page.context.close()
+
+
+def test_extensionless_dicom_upload(browser, running_app, fractured_xray, tmp_path, external_requests):
+    from test_app import _full_range_pixels, _write_dicom
+
+    dicom_path = tmp_path / "IM000001"
+    _write_dicom(_full_range_pixels(fractured_xray), dicom_path)
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+
+    _classify(page, dicom_path)
+
+    expect(page.locator("#result")).to_contain_text("Fractured", timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
 def test_example_fills_upload(browser, running_app, external_requests):
     page = _open_app(browser, running_app.url, "en-US", external_requests)
     example_name = "fractured-val-5-rotated1.jpg"
@@ -192,12 +239,27 @@ def test_compare_button_fills_table(browser, multi_model_app, fractured_xray, ex
     page.context.close()
 
 
+def test_note_shows_reliability(browser, multi_model_app, fractured_xray, external_requests):
+    page = _open_app(browser, multi_model_app.url, "en-US", external_requests)
+
+    # The default model, mobilenet-v2, has a leak-free val ROC-AUC of 0.80 and no cross-validation.
+    _classify(page, fractured_xray)
+
+    expect(page.locator("#prediction-note")).to_contain_text(
+        "Measured performance: ROC-AUC 0.80 on the leak-free val split", timeout=UI_TIMEOUT_MS
+    )
+    page.context.close()
+
+
 def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests):
     page = _open_app(browser, multi_model_app.url, "id-ID", external_requests)
 
     page.get_by_role("tab", name="Perbandingan model").click()
 
     expect(page.locator("#cv-table")).to_contain_text("per radiograf", timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#comparison-context")).to_contain_text("radiograf sumber")
+    expect(page.locator("#comparison-table")).to_contain_text("val, bebas kebocoran")
+    expect(page.locator("#baseline-table")).to_contain_text("ResNet50")
     expect(page.locator("#model-plots img")).to_have_count(3)
     page.wait_for_function(
         "[...document.querySelectorAll('#model-plots img')].every(image => image.complete && image.naturalWidth > 0)"
