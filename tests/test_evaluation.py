@@ -78,7 +78,8 @@ def write_readme(path):
 def run_make_results(models_dir, tmp_path):
     readme = write_readme(tmp_path / "README.md")
     page = tmp_path / "docs" / "RESULTS.md"
-    make_results.main(["--models_dir", str(models_dir), "--readmes", str(readme), "--results_page", str(page)])
+    make_results.main(["--models_dir", str(models_dir), "--readmes", str(readme), "--results_page", str(page),
+                       "--cv_dir", str(tmp_path / "no-cv")])
     return readme.read_text(), page.read_text()
 
 
@@ -162,11 +163,20 @@ def test_cv_table_in_readme(evaluated_models, tmp_path):
         f"{make_results.START_MARKER}\n{make_results.END_MARKER}\n<!-- cv-results:start -->\nold\n<!-- cv-results:end -->\n"
     )
     make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
-                       "--results_page", str(tmp_path / "RESULTS.md")])
-    assert "| custom-cnn | radiograph | 5 | 9463 | 183 | 0.65 (0.55-0.75) |" in readme.read_text()
+                       "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv")])
+    assert "| custom-cnn | all rotated copies | radiograph | 5 | 9463 | 183 | 0.65 (0.55-0.75) |" in readme.read_text()
 
 
 def test_cv_budget_on_results_page(evaluated_models, tmp_path):
     (evaluated_models / "custom-cnn" / "cv_results.json").write_text(json.dumps(cv_summary(0.65)))
     _, page = run_make_results(evaluated_models, tmp_path)
     assert "7-25 epochs per fold, 30 min in all" in page
+
+
+def test_recipe_source_radiographs():
+    arguments = ["--model_type", "custom_cnn", "--originals_only", "--epoch_repeats", "8"]
+    assert make_results.describe_recipe(arguments) == "source radiographs, rotated at random, 8 draws per epoch"
+
+
+def test_recipe_rotated_copies():
+    assert make_results.describe_recipe(["--model_type", "custom_cnn"]) == "all rotated copies"

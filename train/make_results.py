@@ -73,8 +73,19 @@ def results_table(results: list[dict], splits: tuple[str, ...] = ("val", "val_le
     return "\n".join(lines)
 
 
-def load_cv_results(models_dir: Path) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(models_dir.glob("*/cv_results.json"))]
+def load_cv_results(*folders: Path) -> list[dict]:
+    """Read `cv_results.json` from each subfolder of the given folders."""
+    return [json.loads(path.read_text()) for folder in folders for path in sorted(folder.glob("*/cv_results.json"))]
+
+
+def describe_recipe(training_arguments: list[str]) -> str:
+    """Summarise the training data of a cross-validation run from its forwarded arguments."""
+    if "--originals_only" in training_arguments:
+        repeats = "1"
+        if "--epoch_repeats" in training_arguments:
+            repeats = training_arguments[training_arguments.index("--epoch_repeats") + 1]
+        return f"source radiographs, rotated at random, {repeats} draws per epoch"
+    return "all rotated copies"
 
 
 def _with_interval(summary: dict, name: str) -> str:
@@ -85,8 +96,8 @@ def _with_interval(summary: dict, name: str) -> str:
 def cv_table(cv_results: list[dict]) -> str:
     """Markdown table of grouped cross-validation: mean over folds with 95% t intervals."""
     lines = [
-        "| model | level | folds | images | radiographs | ROC-AUC | accuracy | sensitivity | specificity | training budget |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | training data | level | folds | images | radiographs | ROC-AUC | accuracy | sensitivity | specificity | training budget |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in cv_results:
         epochs = entry["epochs_per_fold"]
@@ -94,7 +105,7 @@ def cv_table(cv_results: list[dict]) -> str:
         for level, title in (("image_level", "image"), ("radiograph_level", "radiograph")):
             summary = entry[level]
             lines.append(
-                f"| {entry['model']} | {title} | {entry['num_folds']} | {entry['num_images']} | {entry['num_radiographs']} | "
+                f"| {entry['model']} | {describe_recipe(entry.get('training_arguments', []))} | {title} | {entry['num_folds']} | {entry['num_images']} | {entry['num_radiographs']} | "
                 f"{_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
                 f"{_with_interval(summary, 'recall')} | {_with_interval(summary, 'specificity')} | {budget} |"
             )
@@ -178,11 +189,13 @@ def main(argv=None) -> None:
     parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models")
     parser.add_argument("--readmes", type=Path, nargs="+", default=[REPO_ROOT / "README.md", REPO_ROOT / "README.id.md"])
     parser.add_argument("--results_page", type=Path, default=REPO_ROOT / "docs" / "RESULTS.md")
+    parser.add_argument("--cv_dir", type=Path, default=REPO_ROOT / "results" / "cv",
+                        help="Folder of cross-validation runs, each with cv_results.json.")
     parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
     args = parser.parse_args(argv)
 
     results = load_results(args.models_dir)
-    cv_results = load_cv_results(args.models_dir)
+    cv_results = load_cv_results(args.models_dir, args.cv_dir)
     table = results_table(results)
     cross_validation = cv_table(cv_results) if cv_results else "No cross-validation results yet."
     for readme in args.readmes:
