@@ -16,14 +16,13 @@ import cv2
 import numpy as np
 
 from app_results import choose_default_model
-from bone_fracture import LABELS, POSITIVE_INDEX, POSITIVE_LABEL, FracturePredictor, load_grayscale
+from bone_fracture import NEGATIVE_LABEL, POSITIVE_INDEX, POSITIVE_LABEL, FracturePredictor, load_grayscale
 from bone_fracture.decoding import ImageSource
 
 logger = logging.getLogger(__name__)
 
 # The class a fracture probability below the decision threshold gives. The
 # labels are binary, so it is the one label that is not the positive one.
-NEGATIVE_LABEL = LABELS[1 - POSITIVE_INDEX]
 
 # Maximum long side, in pixels, of a preprocessing step image sent to the browser.
 MAX_DISPLAY_SIDE = 1024

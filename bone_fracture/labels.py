@@ -9,6 +9,7 @@ indices that `datasets`' image-folder loader assigns, so index 0 is
 LABELS = ("fractured", "not_fractured")
 POSITIVE_LABEL = "fractured"
 POSITIVE_INDEX = LABELS.index(POSITIVE_LABEL)
+NEGATIVE_LABEL = "not_fractured"
 
 # Names shown to users. "Normal" is the radiology term for a study without a fracture.
 DISPLAY_NAMES = {"fractured": "Fractured", "not_fractured": "Normal"}

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from conftest import COMMITTED_MODEL_DIR
 
 from bone_fracture import FracturePredictor

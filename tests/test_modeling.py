@@ -187,3 +187,9 @@ def test_predictor_needs_config_json(tmp_path):
     XrayImageProcessor().save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match=re.escape(f"No config.json in {tmp_path}")):
         FracturePredictor.from_pretrained(tmp_path)
+
+
+def test_negative_label_is_other_class():
+    from bone_fracture import LABELS, NEGATIVE_LABEL, POSITIVE_LABEL
+
+    assert {POSITIVE_LABEL, NEGATIVE_LABEL} == set(LABELS)
