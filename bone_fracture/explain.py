@@ -18,7 +18,7 @@ from .models import gradcam_target_layer
 def grad_cam(model: torch.nn.Module, pixel_values: torch.Tensor, class_index: int = POSITIVE_INDEX) -> np.ndarray:
     """Return a heatmap in [0, 1] of shape (H, W) for one image of shape (1, 3, H, W).
 
-    The model is left in evaluation mode and its gradients are cleared.
+    The model is left in evaluation mode and its parameter gradients are cleared.
     An image whose class logit has no positive gradient anywhere gets an
     all-zero map.
     """

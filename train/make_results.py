@@ -132,7 +132,7 @@ def selection_table(results: list[dict]) -> str:
 
 
 def leak_notes(results: list[dict]) -> list[str]:
-    """One line per model that lists the radiographs removed from the leak-free split."""
+    """Return one line per model that lists the radiographs removed from the leak-free split."""
     notes = []
     for entry in results:
         leak_free = entry.get("splits", {}).get("val_leak_free")

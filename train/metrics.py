@@ -33,7 +33,7 @@ def _metric_function():
 def compute_metrics(labels: np.ndarray, fracture_probabilities: np.ndarray, threshold: float = 0.5) -> dict:
     """Compute accuracy, precision, recall (sensitivity), specificity, F1, ROC-AUC, Brier score and ECE.
 
-    `labels` holds class indices (`POSITIVE_INDEX` is fractured) and
+    `labels` contains class indices (`POSITIVE_INDEX` is fractured) and
     `fracture_probabilities` the predicted probability of a fracture. A
     prediction is positive when that probability is at least `threshold`.
     """
@@ -67,7 +67,7 @@ def bootstrap_intervals(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, list[float]]:
-    """Percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
+    """Compute percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
 
     Resamples lacking one class are skipped for ROC-AUC. Returns `{metric: [low, high]}`.
     """

@@ -1,6 +1,6 @@
 """Check whether image statistics alone separate the classes of a test set.
 
-A logistic regression sees only the mean, standard deviation and border
+A logistic regression gets only the mean, standard deviation and border
 brightness of each decoded radiograph and its width and height. Where it
 scores as well as a model on a test set, that test set does not measure
 fracture detection. Two scores per test set:

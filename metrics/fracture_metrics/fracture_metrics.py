@@ -36,7 +36,7 @@ def expected_calibration_error(probabilities: np.ndarray, is_positive: np.ndarra
     predicted_positive = probabilities >= 0.5
     confidence = np.where(predicted_positive, probabilities, 1.0 - probabilities)
     correct = predicted_positive == is_positive
-    # Confidence lies in [0.5, 1]; bins split that range.
+    # Confidence lies in [0.5, 1], and the bins split that range.
     edges = np.linspace(0.5, 1.0, num_bins + 1)
     bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, num_bins - 1)
     error = 0.0
