@@ -59,6 +59,7 @@ from bone_fracture import (  # noqa: E402
     PreprocessingSteps,
 )
 from bone_fracture.decoding import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE  # noqa: E402
+from bone_fracture.explain import overlay_heatmap  # noqa: E402
 from hub_utils import resolve_model_dir  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -272,10 +273,12 @@ def build_demo(
         name, prediction, _ = model_prediction
         language = _request_language(request)
         note = render_prediction_note(name, predictors[name], prediction, language, reliability.get(name))
-        return gr.skip(), note, f"{prediction.inference_seconds * 1000:.1f}", *_step_images(prediction.steps)
+        model_input = prediction.steps.model_input
+        heatmap = overlay_heatmap(model_input, predictors[name].explain(model_input))
+        return gr.skip(), note, f"{prediction.inference_seconds * 1000:.1f}", heatmap, *_step_images(prediction.steps)
 
     def clear_prediction_details() -> tuple:
-        return None, None, None, None, None, None, None
+        return (None,) * (4 + len(STEP_TEXT_KEYS))
 
     def show_comparison(compared_file: str | None, file_path: str | None) -> gr.Dataframe:
         if compared_file is None or compared_file != file_path:
@@ -362,6 +365,9 @@ def build_demo(
                     inference_ms = gr.Textbox(
                         label=I18N("inference_time_label"), interactive=False, elem_id="inference-time"
                     )
+                    heatmap_image = gr.Image(
+                        label=I18N("heatmap_label"), format="png", height=224, interactive=False, elem_id="heatmap"
+                    )
             compare_button = gr.Button(I18N("compare_button"), elem_id="compare")
             # Hidden until filled, because an empty Dataframe shows numbered placeholder headers.
             compare_table = gr.Dataframe(
@@ -409,13 +415,13 @@ def build_demo(
         classify_event.success(
             show_prediction_details,
             inputs=[last_prediction, upload],
-            outputs=[result, prediction_note, inference_ms, *step_images],
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images],
             api_visibility="private",
         )
         # Without this, a rejected upload would leave the previous image's result on screen.
         classify_event.failure(
             clear_prediction_details,
-            outputs=[result, prediction_note, inference_ms, *step_images],
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images],
             api_visibility="private",
         )
         compare_event = compare_button.click(
@@ -439,7 +445,7 @@ def build_demo(
         upload.change(
             clear_stale_results,
             inputs=[upload, last_prediction, compared_file],
-            outputs=[result, prediction_note, inference_ms, *step_images, compare_table],
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images, compare_table],
             api_visibility="private",
         )
 

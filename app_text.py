@@ -73,6 +73,7 @@ UI_TEXT = {
         "step_clahe": "CLAHE",
         "step_blurred": "Gaussian blur",
         "step_model_input": "Model input",
+        "heatmap_label": "Grad-CAM: regions that raised the fracture score (red)",
         "preprocessing_intro": (
             "Every image passes through the same pipeline before the model sees it: "
             "grayscale, CLAHE (contrast-limited adaptive histogram equalization), Gaussian blur, "
@@ -231,6 +232,7 @@ UI_TEXT = {
         "step_clahe": "CLAHE",
         "step_blurred": "Gaussian blur",
         "step_model_input": "Masukan model",
+        "heatmap_label": "Grad-CAM: area yang menaikkan skor fraktur (merah)",
         "preprocessing_intro": (
             "Setiap citra melewati alur yang sama sebelum diproses model: skala abu-abu, "
             "CLAHE (contrast-limited adaptive histogram equalization), Gaussian blur, lalu "

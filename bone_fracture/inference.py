@@ -1,6 +1,7 @@
 """Load a trained model once and classify radiographs with it."""
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from transformers import AutoModelForImageClassification
 from . import modeling_cnn  # noqa: F401  (registers the custom CNN with the Auto classes)
 from .calibration import Calibration
 from .decoding import ImageSource
+from .explain import grad_cam
 from .labels import LABELS
 from .preprocessing import PreprocessingSteps, XrayImageProcessor
 
@@ -37,6 +39,9 @@ class FracturePredictor:
         self.model = model.eval()
         self.processor = processor
         self.calibration = Calibration.from_config(model.config)
+        # Grad-CAM hooks a layer and runs a backward pass, so no other call may
+        # use the model meanwhile; servers call one predictor from several threads.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path) -> "FracturePredictor":
@@ -52,7 +57,13 @@ class FracturePredictor:
     @torch.inference_mode()
     def logits_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Return raw logits (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
-        return self.model(pixel_values=self.processor.normalize(pixels)).logits.float().numpy()
+        with self._lock:
+            return self.model(pixel_values=self.processor.normalize(pixels)).logits.float().numpy()
+
+    def explain(self, model_input: np.ndarray) -> np.ndarray:
+        """Return the Grad-CAM heatmap in [0, 1] of the fracture score for one 8-bit model input (H, W)."""
+        with self._lock:
+            return grad_cam(self.model, self.processor.normalize(model_input))
 
     def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Return calibrated class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
@@ -65,7 +76,8 @@ class FracturePredictor:
         steps = self.processor.preprocess_steps(image)
         started = time.perf_counter()
         pixel_values = self.processor.normalize(steps.model_input)
-        logits = self.model(pixel_values=pixel_values).logits.float() / self.calibration.temperature
+        with self._lock:
+            logits = self.model(pixel_values=pixel_values).logits.float() / self.calibration.temperature
         probabilities = logits.softmax(dim=-1)[0].tolist()
         elapsed = time.perf_counter() - started
         return Prediction(dict(zip(LABELS, probabilities)), steps, elapsed)

@@ -758,6 +758,9 @@ def _event_function(demo, name: str):
 
 SKIPPED = {"__type__": "update"}
 
+# Label, note, timing, Grad-CAM overlay and the four preprocessing steps.
+DETAIL_OUTPUTS = 8
+
 
 def test_details_cleared_for_other_file(demo, predictors, fractured_xray):
     show_details = _event_function(demo, "show_prediction_details")
@@ -765,7 +768,7 @@ def test_details_cleared_for_other_file(demo, predictors, fractured_xray):
 
     outputs = show_details(("custom-cnn", prediction, "/uploads/a.png"), "/uploads/b.png", None)
 
-    assert outputs == (None,) * 7
+    assert outputs == (None,) * DETAIL_OUTPUTS
 
 
 def test_details_shown_for_same_file(demo, predictors, fractured_xray):
@@ -776,7 +779,17 @@ def test_details_shown_for_same_file(demo, predictors, fractured_xray):
 
     assert outputs[0] == SKIPPED
     assert outputs[1].startswith("Model `custom-cnn`")
-    assert len(outputs) == 7
+    assert len(outputs) == DETAIL_OUTPUTS
+
+
+def test_details_include_heatmap(demo, predictors, fractured_xray):
+    show_details = _event_function(demo, "show_prediction_details")
+    prediction = predictors["custom-cnn"].predict(fractured_xray)
+
+    outputs = show_details(("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png", None)
+
+    # Label, note, timing, then the Grad-CAM overlay: RGB at the model input size.
+    assert outputs[3].shape == (*prediction.steps.model_input.shape, 3)
 
 
 def test_upload_change_clears_other_file(demo):
@@ -785,8 +798,8 @@ def test_upload_change_clears_other_file(demo):
 
     outputs = clear_stale("/uploads/b.png", ("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png")
 
-    assert outputs[:7] == (None,) * 7
-    assert outputs[7].visible is False
+    assert outputs[:DETAIL_OUTPUTS] == (None,) * DETAIL_OUTPUTS
+    assert outputs[DETAIL_OUTPUTS].visible is False
 
 
 def test_upload_change_keeps_current(demo):
@@ -795,8 +808,8 @@ def test_upload_change_keeps_current(demo):
 
     outputs = clear_stale("/uploads/a.png", ("custom-cnn", prediction, "/uploads/a.png"), "/uploads/a.png")
 
-    assert outputs[:7] == (SKIPPED,) * 7
-    assert outputs[7].visible is True
+    assert outputs[:DETAIL_OUTPUTS] == (SKIPPED,) * DETAIL_OUTPUTS
+    assert outputs[DETAIL_OUTPUTS].visible is True
 
 
 @pytest.mark.parametrize("api_name", ["predict", "compare", "preprocess"])

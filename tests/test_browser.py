@@ -102,6 +102,13 @@ def test_upload_shows_label(browser, running_app, fractured_xray, external_reque
     page.context.close()
 
 
+def test_upload_shows_heatmap(browser, running_app, fractured_xray, external_requests):
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+    _classify(page, fractured_xray)
+    expect(page.locator("#heatmap img")).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
 def test_new_upload_clears_result(browser, running_app, fractured_xray, normal_xray, external_requests):
     page = _open_app(browser, running_app.url, "en-US", external_requests)
     result, note = page.locator("#result"), page.locator("#prediction-note")
@@ -117,6 +124,7 @@ def test_new_upload_clears_result(browser, running_app, fractured_xray, normal_x
     expect(note).not_to_contain_text("Decision threshold")
     expect(timing).to_have_value("")
     expect(steps).to_have_count(0)
+    expect(page.locator("#heatmap img")).to_have_count(0)
     expect(page.locator("#compare-table")).to_be_hidden()
     page.context.close()
 

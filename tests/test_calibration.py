@@ -118,3 +118,9 @@ def test_predictor_batch_matches_single(calibrated_model_dir, fractured_xray):
     steps = predictor.processor.preprocess_steps(fractured_xray)
     batch = predictor.predict_batch(steps.model_input[None])[0, 0]
     assert predictor.predict(fractured_xray).probabilities["fractured"] == pytest.approx(batch, abs=1e-6)
+
+
+def test_predictor_explain_shape(fractured_xray):
+    predictor = FracturePredictor.from_pretrained(COMMITTED_MODEL_DIR)
+    model_input = predictor.processor.preprocess_steps(fractured_xray).model_input
+    assert predictor.explain(model_input).shape == model_input.shape
