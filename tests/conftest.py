@@ -194,6 +194,10 @@ def multi_models_dir(tmp_path_factory) -> Path:
 
     custom_cnn = models_dir / "custom-cnn"
     shutil.copytree(COMMITTED_MODEL_DIR, custom_cnn)
+    # The committed model is calibrated; this copy keeps one uncalibrated model in the set.
+    config = json.loads((custom_cnn / "config.json").read_text(encoding="utf-8"))
+    config.pop("calibration", None)
+    (custom_cnn / "config.json").write_text(json.dumps(config), encoding="utf-8")
     _write_eval_results(custom_cnn, MULTI_MODEL_ROC_AUC["custom-cnn"])
     (custom_cnn / "cv_results.json").write_text(json.dumps(CV_RESULTS), encoding="utf-8")
     for index, name in enumerate(PLOT_FILENAMES):

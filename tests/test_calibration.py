@@ -124,3 +124,45 @@ def test_predictor_explain_shape(fractured_xray):
     predictor = FracturePredictor.from_pretrained(COMMITTED_MODEL_DIR)
     model_input = predictor.processor.preprocess_steps(fractured_xray).model_input
     assert predictor.explain(model_input).shape == model_input.shape
+
+
+@pytest.fixture(scope="module")
+def uncalibrated_run(tmp_path_factory, xray_folder_path):
+    """A one-step training run whose stored calibration is then removed."""
+    from train.train import main as train_main
+
+    root = tmp_path_factory.mktemp("calibrate")
+    model_dir = root / "model"
+    train_main([
+        "--train_dir", str(xray_folder_path), "--output_dir", str(model_dir), "--cache_dir", str(root / "cache"),
+        "--max_train_steps", "1", "--holdout_fraction", "0.45", "--image_size", "64", "--mixed_precision", "no",
+    ])  # fmt: skip
+    config = json.loads((model_dir / "config.json").read_text())
+    del config["calibration"]
+    (model_dir / "config.json").write_text(json.dumps(config))
+    return model_dir, root / "cache"
+
+
+@pytest.fixture(scope="module")
+def xray_folder_path():
+    from conftest import XRAY_FOLDER
+
+    return XRAY_FOLDER
+
+
+def test_calibrate_restores_calibration(uncalibrated_run, xray_folder_path):
+    from train import calibrate
+
+    model_dir, cache_dir = uncalibrated_run
+    calibrate.main(["--model_dir", str(model_dir), "--data_dir", str(xray_folder_path),
+                    "--holdout_fraction", "0.45", "--cache_dir", str(cache_dir)])  # fmt: skip
+    assert "temperature" in json.loads((model_dir / "config.json").read_text())["calibration"]
+
+
+def test_calibrate_rejects_other_split(uncalibrated_run, xray_folder_path):
+    from train import calibrate
+
+    model_dir, cache_dir = uncalibrated_run
+    with pytest.raises(ValueError, match="differs from the training run's"):
+        calibrate.main(["--model_dir", str(model_dir), "--data_dir", str(xray_folder_path),
+                        "--holdout_fraction", "0.3", "--cache_dir", str(cache_dir)])  # fmt: skip

@@ -1,0 +1,77 @@
+"""Fit temperature and thresholds for an already trained model on its validation radiographs.
+
+Training calibrates every new model itself; this script calibrates a model
+trained before that, or again. It rebuilds the validation split the training
+run held out (same data, seed and hold-out fraction) and checks that the
+model scores the ROC-AUC its `validation_metrics.json` recorded there, so a
+split that differs from the training run's is detected instead of used:
+
+    python -m train.calibrate --model_dir models/custom-cnn --data_dir path/to/bone-fracture-xray
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from accelerate import PartialState
+
+from bone_fracture import POSITIVE_INDEX, FracturePredictor
+
+from .data import grouped_holdout_split, load_radiographs, preprocess_dataset
+from .metrics import compute_metrics
+from .train import calibrate_model
+
+logger = logging.getLogger(__name__)
+
+# Differences from float rounding only; another split moves the AUC far more.
+AUC_TOLERANCE = 1e-3
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", type=Path, required=True)
+    parser.add_argument("--data_dir", required=True, help="The data source the model was trained on.")
+    parser.add_argument("--seed", type=int, default=42, help="The training run's --seed.")
+    parser.add_argument("--holdout_fraction", type=float, default=0.15, help="The training run's --holdout_fraction.")
+    parser.add_argument("--name_groups_only", action="store_true",
+                        help="Group by file name only, as training did before duplicate detection.")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=128)
+    parser.add_argument("--cache_dir", default=None)
+    args = parser.parse_args(argv)
+    PartialState()  # calibrate_model logs through Accelerate, which needs its state
+
+    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only)
+    development = dataset.filter(lambda split: split == "train", input_columns="split")
+    _, holdout = grouped_holdout_split(development, args.holdout_fraction, args.seed)
+
+    predictor = FracturePredictor.from_pretrained(args.model_dir)
+    holdout = preprocess_dataset(holdout, predictor.processor)
+    data = holdout.with_format("numpy", columns=["pixels", "label"])
+    logits = np.concatenate(
+        [
+            predictor.logits_batch(data[start : start + args.per_device_eval_batch_size]["pixels"])
+            for start in range(0, len(data), args.per_device_eval_batch_size)
+        ]
+    )
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = probabilities[:, POSITIVE_INDEX] / probabilities.sum(axis=1)
+    auc = compute_metrics(np.asarray(data["label"]), probabilities)["roc_auc"]
+
+    recorded = json.loads((args.model_dir / "validation_metrics.json").read_text())
+    if len(holdout) != recorded["num_images"] or abs(auc - recorded["roc_auc"]) > AUC_TOLERANCE:
+        raise ValueError(
+            f"The rebuilt validation split ({len(holdout)} images, ROC-AUC {auc:.4f}) differs from the "
+            f"training run's ({recorded['num_images']} images, ROC-AUC {recorded['roc_auc']:.4f}). Pass the "
+            f"run's --seed and --holdout_fraction, and --name_groups_only for models trained before duplicate detection."
+        )
+    logger.info("Rebuilt the training run's validation split: %d images, ROC-AUC %.4f", len(holdout), auc)
+
+    calibrate_model(args.model_dir, holdout, args)
+    return json.loads((args.model_dir / "calibration.json").read_text())
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
