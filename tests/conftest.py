@@ -23,6 +23,7 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Iterator  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -31,6 +32,37 @@ FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 XRAY_FOLDER = FIXTURES_DIR / "xray_folder"
 EXAMPLES_DIR = REPO_ROOT / "examples"
 COMMITTED_MODEL_DIR = REPO_ROOT / "models" / "custom-cnn"
+
+
+def write_dicom(path: Path, pixels: np.ndarray, photometric: str, bits_stored: int, **elements) -> Path:
+    """Write `pixels` as an uncompressed DICOM Part 10 file with the given data elements."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
+    file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+    dataset = Dataset()
+    dataset.file_meta = file_meta
+    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "DX"
+    # Colour pixels are (rows, columns, samples). Monochrome ones are (rows, columns) or (frames, rows, columns).
+    dataset.Rows, dataset.Columns = pixels.shape[:2] if photometric == "RGB" else pixels.shape[-2:]
+    dataset.SamplesPerPixel = 3 if photometric == "RGB" else 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated = pixels.dtype.itemsize * 8
+    dataset.BitsStored = bits_stored
+    dataset.HighBit = bits_stored - 1
+    dataset.PixelRepresentation = 0
+    for keyword, value in elements.items():
+        setattr(dataset, keyword, value)
+    dataset.PixelData = pixels.tobytes()
+
+    dataset.save_as(path, enforce_file_format=True)
+    return path
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from conftest import (
     PLOT_FILENAMES,
     PRIVACY_VARIABLES,
     REPO_ROOT,
+    write_dicom,
 )
 from PIL import Image
 
@@ -67,28 +68,7 @@ def _full_range_pixels(image_path: Path) -> np.ndarray:
 
 def _write_dicom(pixels: np.ndarray, dicom_path: Path) -> None:
     """Store 8-bit grayscale pixels as an uncompressed MONOCHROME2 DICOM file."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-
-    dataset = Dataset()
-    dataset.file_meta = file_meta
-    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "CR"
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = "MONOCHROME2"
-    dataset.BitsAllocated = 8
-    dataset.BitsStored = 8
-    dataset.HighBit = 7
-    dataset.PixelRepresentation = 0
-    dataset.PixelData = pixels.tobytes()
-    dataset.save_as(dicom_path, enforce_file_format=True)
+    write_dicom(dicom_path, pixels, "MONOCHROME2", bits_stored=8)
 
 
 # --- Pure helpers, in-process -------------------------------------------------

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_dicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
 
 from bone_fracture import InvalidImageError, load_grayscale
 from bone_fracture import decoding
@@ -22,34 +21,6 @@ def gray(original_xray) -> np.ndarray:
     pixels = load_grayscale(original_xray)
     assert (pixels.min(), pixels.max()) == (0, 255)
     return pixels
-
-
-def write_dicom(path: Path, pixels: np.ndarray, photometric: str, bits_stored: int, **elements) -> Path:
-    """Write `pixels` as an uncompressed DICOM Part 10 file with the given data elements."""
-    file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation
-    file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-
-    dataset = Dataset()
-    dataset.file_meta = file_meta
-    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "DX"
-    # Colour pixels are (rows, columns, samples). Monochrome ones are (rows, columns) or (frames, rows, columns).
-    dataset.Rows, dataset.Columns = pixels.shape[:2] if photometric == "RGB" else pixels.shape[-2:]
-    dataset.SamplesPerPixel = 3 if photometric == "RGB" else 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = pixels.dtype.itemsize * 8
-    dataset.BitsStored = bits_stored
-    dataset.HighBit = bits_stored - 1
-    dataset.PixelRepresentation = 0
-    for keyword, value in elements.items():
-        setattr(dataset, keyword, value)
-    dataset.PixelData = pixels.tobytes()
-
-    dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
 def save_png(path: Path, image: Image.Image, **options) -> Path:
