@@ -2,9 +2,9 @@
 
 Training calibrates every new model itself; this script calibrates a model
 trained before that, or again. It rebuilds the validation split the training
-run held out (same data, seed and hold-out fraction) and checks that the
-model scores the ROC-AUC its `validation_metrics.json` recorded there, so a
-split that differs from the training run's is detected instead of used:
+run held out, from the same data, seed and hold-out fraction. The model must
+score the ROC-AUC that its `validation_metrics.json` recorded there, so a
+split that differs from the training run's is rejected instead of used:
 
     python -m train.calibrate --model_dir models/custom-cnn --data_dir path/to/bone-fracture-xray
 """
