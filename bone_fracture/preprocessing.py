@@ -1,6 +1,6 @@
 """The image processor shared by training and the app.
 
-Every model sees the same pipeline: 8-bit grayscale -> CLAHE -> Gaussian blur
+Every model gets the same pipeline: 8-bit grayscale -> CLAHE -> Gaussian blur
 -> resize -> three identical channels -> normalise. Its parameters are saved
 as `preprocessor_config.json` next to the model weights, so the app applies
 exactly what the model was trained with.

@@ -8,7 +8,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 
 logger = logging.getLogger(__name__)
 
-# What a served model needs; training checkpoints and logs stay local.
+# Files a served model needs. Training checkpoints and logs stay local.
 MODEL_FILE_PATTERNS = ["*.json", "*.safetensors", "README.md", "*.png"]
 LOCAL_ONLY_PATTERNS = ["checkpoints/*", "*.bin", "*.pkl"]
 

@@ -29,7 +29,7 @@ and must not be used for diagnosis.
 
 {evaluation_table}
 
-The official val split of the original set holds copies of only 13 source
+The official val split of the original set contains copies of only 13 source
 radiographs, so its numbers vary a lot between runs and checkpoints.
 
 ## Use

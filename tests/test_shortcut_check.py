@@ -1,4 +1,4 @@
-"""The image-statistics baseline that tells whether a test set can be solved without bones."""
+"""The image-statistics baseline that shows whether a test set can be solved without bones."""
 
 import json
 

@@ -1,12 +1,13 @@
 """Train a fracture classifier (custom CNN, MobileNetV2 or ResNet50) with Accelerate.
 
-Reads the `train` split of an image-folder data set, carves a validation set
-out of it by whole source radiographs (rotated copies of one radiograph never
-straddle the two), trains with AdamW and a warm-up + cosine schedule, and
-keeps the epoch with the best validation ROC-AUC. The official `val` split is
-not read here; `train.evaluate_model` reports on it afterwards.
+Reads the `train` split of an image-folder data set and carves a validation
+set out of it by whole source radiographs, so the rotated copies of one
+radiograph never straddle the two. Trains with AdamW and a warm-up schedule,
+keeps the epoch with the best validation ROC-AUC and calibrates that model on
+the validation set. The official `val` split is read only with `--num_folds`,
+where all splits are pooled into folds; `train.evaluate_model` reports on it.
 
-    python -m train.train --model_type custom_cnn --train_dir ../shared/data/bone-fracture-xray \
+    python -m train.train --model_type custom_cnn --train_dir path/to/bone-fracture-xray \
         --output_dir runs/custom-cnn --num_train_epochs 30
 
 Runs unchanged under `accelerate launch`.
