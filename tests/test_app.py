@@ -426,10 +426,10 @@ def test_error_keys_cover_reasons():
 def test_display_downscale_long_side(height, width):
     image = np.zeros((height, width), dtype=np.uint8)
 
-    shown = app_models.downscale_for_display(image)
+    display_image = app_models.downscale_for_display(image)
 
-    assert max(shown.shape) == 1024
-    assert min(shown.shape) == 768
+    assert max(display_image.shape) == 1024
+    assert min(display_image.shape) == 768
 
 
 def test_display_keeps_small_image():

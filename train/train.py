@@ -56,11 +56,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train_dir", required=True, help="Image-folder tree with a train/ split, or a Hub dataset id.")
     parser.add_argument("--output_dir", required=True, help="Where the best model, logs and checkpoints are written.")
     parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets` (default: its own).")
+
     parser.add_argument("--image_size", type=int, default=224, help="Model input height and width in pixels.")
     parser.add_argument("--clahe_clip_limit", type=float, default=2.0)
     parser.add_argument("--clahe_tile_grid_size", type=int, default=8, help="CLAHE tiles per side.")
     parser.add_argument("--blur_kernel_size", type=int, default=3, help="Odd Gaussian kernel size in pixels; 1 disables it.")
     parser.add_argument("--blur_sigma", type=float, default=0.0, help="Gaussian sigma in pixels; 0 derives it from the kernel.")
+
     parser.add_argument("--model_type", choices=MODEL_TYPES, default="custom_cnn")
     parser.add_argument("--init", choices=["scratch", "pretrained"], default="scratch",
                         help="Random weights, or an ImageNet checkpoint from the Hub with a new two-class head.")
@@ -68,6 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Checkpoint for --init pretrained (default: the architecture's ImageNet checkpoint).")
     parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each custom CNN stage.")
     parser.add_argument("--dropout", type=float, default=0.3, help="Dropout before the custom CNN's classifier.")
+
     parser.add_argument("--num_train_epochs", type=int, default=30)
     parser.add_argument("--max_train_steps", type=int, default=None, help="Stop after this many optimizer steps (overrides epochs).")
     parser.add_argument("--per_device_train_batch_size", type=int, default=32)
@@ -85,19 +88,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Train on the source radiographs only, not their rotated copies; rely on augmentation.")
     parser.add_argument("--epoch_repeats", type=int, default=1, help="Times each training image is drawn per epoch.")
     parser.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
+
     parser.add_argument("--num_folds", type=int, default=None,
                         help="Grouped k-fold cross-validation over all splits together: the number of folds.")
     parser.add_argument("--fold_index", type=int, default=None,
                         help="With --num_folds: the fold (0-based) held out as test set and scored after training.")
+
     parser.add_argument("--holdout_fraction", type=float, default=0.15, help="Share of source radiographs held out for validation.")
     parser.add_argument("--no_augmentation", action="store_true", help="Train on the preprocessed images as they are.")
     parser.add_argument("--max_rotation_degrees", type=float, default=30.0,
                         help="Largest random rotation in degrees; the set's own rotated copies turn up to about 30.")
+
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
     parser.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is present.")
     parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
     parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
     parser.add_argument("--seed", type=int, default=42)
+
     args = parser.parse_args(argv)
     if args.blur_kernel_size > 1 and args.blur_kernel_size % 2 == 0:
         parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
