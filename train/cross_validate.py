@@ -27,7 +27,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .metrics import INTERVAL_METRICS, bootstrap_intervals, compute_metrics, radiograph_level
+from .metrics import (
+    INTERVAL_METRICS,
+    bootstrap_intervals,
+    compute_metrics,
+    radiograph_level,
+)
 from .train import CHECKPOINTS_DIR, TEST_PREDICTIONS_FILE
 
 logger = logging.getLogger(__name__)

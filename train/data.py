@@ -2,11 +2,20 @@
 
 A data source is either a local folder laid out as `train/`, `val/` with one
 subfolder per class, or a dataset id on the Hub with the same splits. Class
-names come from the folders, so they must match `bone_fracture.LABELS`.
+names come from the folders, so they must match `bone_fracture.LABELS`. A
+source with class folders only (FracAtlas) has a single `train` split; a
+fixed, grouped part of it becomes its `test` split.
+
+Several sources merge into one dataset with a `source` column. Every row also
+names its `radiograph` (the picture it shows) and its `group` (the unit that
+splits and folds never cut: a radiograph with its rotated copies, or a block
+of consecutive image ids when neighbouring ids are the same patient).
 """
 
+import csv
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +33,21 @@ from datasets import (
 from sklearn.model_selection import StratifiedGroupKFold
 
 from bone_fracture import LABELS, XrayImageProcessor
+from bone_fracture.decoding import InvalidImageError
 
-from .grouping import image_fingerprint, is_source_image, merge_duplicate_groups, source_radiograph_id
+from .grouping import (
+    image_fingerprint,
+    is_source_image,
+    merge_duplicate_groups,
+    source_radiograph_id,
+)
 
 logger = logging.getLogger(__name__)
+
+# A source without a test split gives this share of its groups to one, chosen
+# with a fixed seed, so every model and script sees the same test images.
+CARVED_TEST_FRACTION = 0.2
+CARVED_TEST_SEED = 0
 
 
 def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
@@ -52,49 +72,146 @@ def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
     return dataset
 
 
-def add_group_column(dataset: Dataset, detect_duplicates: bool = True) -> Dataset:
-    """Add `file_name` and `group` columns: the source radiograph each image shows.
+def source_name(source: str) -> str:
+    """Name a data source after its folder or the last part of its Hub id."""
+    return Path(source.rstrip("/\\")).name
 
-    Images are grouped by label and source id, because the same id under two
-    class folders names two different radiographs. With `detect_duplicates`,
-    groups whose source images (files without `-rotated`) look the same are
-    merged, which catches a radiograph stored twice under different ids.
+
+def id_block(file_name: str, block_size: int) -> str:
+    """Return the block of `block_size` consecutive ids a file belongs to (`ids-0000020-0000039`).
+
+    The id is the first run of digits in the file name, as in `IMG0000019.jpg`.
+    """
+    match = re.search(r"\d+", Path(file_name).stem)
+    if match is None:
+        raise ValueError(f"{file_name} has no numeric id, so it cannot be grouped into blocks of {block_size} ids.")
+    first = int(match.group()) // block_size * block_size
+    return f"ids-{first:07d}-{first + block_size - 1:07d}"
+
+
+def add_group_column(dataset: Dataset, detect_duplicates: bool = True, id_block_size: int = 0) -> Dataset:
+    """Add `file_name`, `radiograph` and `group` columns.
+
+    With `id_block_size` 0, images are grouped by the source radiograph they
+    show: by label and source id, because the same id under two class folders
+    names two different radiographs. With `detect_duplicates`, groups whose
+    source images (files without `-rotated`) look the same are merged, which
+    catches a radiograph stored twice under different ids. Each group is one
+    radiograph.
+
+    With `id_block_size` N > 0, every file is its own radiograph and the groups
+    are blocks of N consecutive ids (neighbouring ids are often one patient).
     """
     paths = dataset.cast_column("image", Image(decode=False))["image"]
     # NOTE: Hub datasets may store images without a file name; such rows are
     # named by their index and each forms its own group.
     file_names = [Path(item["path"]).name if item.get("path") else f"row-{index}" for index, item in enumerate(paths)]
-    groups = [
-        f"{LABELS[label]}/{source_radiograph_id(name)}"
-        for label, name in zip(dataset["label"], file_names)
-    ]
 
-    if detect_duplicates:
-        fingerprints = {
-            group: image_fingerprint(item["bytes"] or item["path"])
-            for group, name, item in zip(groups, file_names, paths)
-            if is_source_image(name)
-        }
-        merged = merge_duplicate_groups(fingerprints)
-        groups = [merged.get(group, group) for group in groups]
+    if id_block_size > 0:
+        radiographs = [Path(name).stem for name in file_names]
+        groups = [id_block(name, id_block_size) for name in file_names]
+    else:
+        groups = [
+            f"{LABELS[label]}/{source_radiograph_id(name)}"
+            for label, name in zip(dataset["label"], file_names)
+        ]
+        if detect_duplicates:
+            fingerprints = {
+                group: image_fingerprint(item["bytes"] or item["path"])
+                for group, name, item in zip(groups, file_names, paths)
+                if is_source_image(name)
+            }
+            merged = merge_duplicate_groups(fingerprints)
+            groups = [merged.get(group, group) for group in groups]
+        radiographs = groups
 
     dataset = dataset.add_column("file_name", file_names)
+    dataset = dataset.add_column("radiograph", radiographs)
     return dataset.add_column("group", groups)
 
 
-def load_radiographs(source: str, cache_dir: str | None = None, detect_duplicates: bool = True) -> Dataset:
-    """Load every split of a data source into one dataset with `split`, `file_name` and `group` columns.
+def load_radiographs(
+    source: str,
+    cache_dir: str | None = None,
+    detect_duplicates: bool = True,
+    id_block_size: int = 0,
+) -> Dataset:
+    """Load every split of a data source into one dataset.
 
-    Groups are computed over all splits together, so a radiograph copied into
-    both train and val lands in one group.
+    Adds the columns `split`, `source`, `file_name`, `radiograph` and `group`
+    (see `add_group_column`). Groups are computed over all splits together, so
+    a radiograph copied into both train and val lands in one group. A source
+    whose only split is `train` gets a `test` split of CARVED_TEST_FRACTION of
+    its groups, stratified by label.
     """
     splits = load_image_folder(source, cache_dir=cache_dir)
     parts = [part.add_column("split", [name] * len(part)) for name, part in splits.items()]
-    return add_group_column(concatenate_datasets(parts), detect_duplicates=detect_duplicates)
+    dataset = add_group_column(
+        concatenate_datasets(parts), detect_duplicates=detect_duplicates, id_block_size=id_block_size
+    )
+    if list(splits) == ["train"]:
+        _, test_indices = _grouped_split_indices(
+            np.asarray(dataset["label"]), dataset["group"], CARVED_TEST_FRACTION, CARVED_TEST_SEED
+        )
+        is_test = np.zeros(len(dataset), dtype=bool)
+        is_test[test_indices] = True
+        dataset = dataset.remove_columns("split").add_column(
+            "split", ["test" if flag else "train" for flag in is_test]
+        )
+    return dataset.add_column("source", [source_name(source)] * len(dataset))
+
+
+def load_sources(
+    sources: list[str],
+    id_block_sizes: list[int] | None = None,
+    cache_dir: str | None = None,
+    detect_duplicates: bool = True,
+) -> Dataset:
+    """Merge several data sources into one dataset with a `source` column.
+
+    `id_block_sizes` gives each source's `id_block_size` (default 0 for all).
+    With more than one source, radiograph and group names start with the
+    source name, so ids shared by two sources stay apart.
+    """
+    id_block_sizes = list(id_block_sizes or [0] * len(sources))
+    if len(id_block_sizes) != len(sources):
+        raise ValueError(f"Got {len(id_block_sizes)} id block sizes for {len(sources)} data sources.")
+    names = [source_name(source) for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Data sources need distinct folder or Hub names, got {names}.")
+
+    parts = [
+        load_radiographs(source, cache_dir=cache_dir, detect_duplicates=detect_duplicates, id_block_size=size)
+        for source, size in zip(sources, id_block_sizes)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+
+    def prefix(batch):
+        return {
+            column: [f"{source}:{value}" for source, value in zip(batch["source"], batch[column])]
+            for column in ("radiograph", "group")
+        }
+
+    return concatenate_datasets([part.map(prefix, batched=True, desc="Naming groups by source") for part in parts])
+
+
+def _strata(dataset: Dataset) -> np.ndarray:
+    """Label, or label and source when there are several sources: what splits keep in proportion."""
+    labels = np.asarray(dataset["label"])
+    if "source" not in dataset.column_names or len(set(dataset["source"])) < 2:
+        return labels
+    _, source_index = np.unique(dataset["source"], return_inverse=True)
+    return source_index * len(LABELS) + labels
+
+
+def _grouped_split_indices(labels: np.ndarray, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    splitter = StratifiedGroupKFold(n_splits=round(1.0 / fraction), shuffle=True, random_state=seed)
+    return next(splitter.split(np.arange(len(labels)), labels, groups))
 
 
 def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """Split off about `holdout_fraction` of the rows by whole groups, stratified by label.
+    """Split off about `holdout_fraction` of the rows by whole groups, stratified by label (and source).
 
     Returns (train, holdout). No group has rows on both sides. Raises ValueError
     when either side lacks a class, because ROC-AUC, which selects the best
@@ -102,11 +219,10 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
     """
     if not 0.0 < holdout_fraction < 0.5:
         raise ValueError(f"holdout_fraction must be in (0, 0.5), got {holdout_fraction}.")
-    n_splits = round(1.0 / holdout_fraction)
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    indices = np.arange(len(dataset))
     labels = np.asarray(dataset["label"])
-    train_indices, holdout_indices = next(splitter.split(indices, labels, dataset["group"]))
+    train_indices, holdout_indices = _grouped_split_indices(
+        _strata(dataset), dataset["group"], holdout_fraction, seed
+    )
 
     for side, side_indices in (("training", train_indices), ("holdout", holdout_indices)):
         missing = [LABELS[index] for index in range(len(LABELS)) if index not in labels[side_indices]]
@@ -119,14 +235,14 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
 
 
 def grouped_fold_split(dataset: Dataset, num_folds: int, fold_index: int, seed: int) -> tuple[Dataset, Dataset]:
-    """Return (development, test) for one fold of grouped, label-stratified k-fold cross-validation.
+    """Return (development, test) for one fold of grouped k-fold cross-validation, stratified by label (and source).
 
     Every group lands in exactly one test fold over the `num_folds` folds.
     """
     if num_folds < 2:
         raise ValueError(f"num_folds must be at least 2, got {num_folds}.")
     splitter = StratifiedGroupKFold(n_splits=num_folds, shuffle=True, random_state=seed)
-    folds = list(splitter.split(np.arange(len(dataset)), dataset["label"], dataset["group"]))
+    folds = list(splitter.split(np.arange(len(dataset)), _strata(dataset), dataset["group"]))
     development_indices, test_indices = folds[fold_index]
     return dataset.select(development_indices), dataset.select(test_indices)
 
@@ -150,8 +266,12 @@ def keep_source_radiographs(dataset: Dataset) -> Dataset:
 def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc: int | None = None) -> Dataset:
     """Decode and enhance every image once, keeping 8-bit model inputs.
 
-    The result has a `pixels` column of shape (height, width), cached by
-    `datasets`; normalisation happens per batch in the training loop.
+    Images are decoded by `bone_fracture.decoding`, as the app decodes
+    uploads (EXIF orientation applied). Files it rejects, such as truncated
+    JPEGs, are left out with a warning: Pillow would fill their missing rows
+    with flat gray, an artefact a model could learn as a class cue. The result
+    has a `pixels` column of shape (height, width), cached by `datasets`;
+    normalisation happens per batch in the training loop.
     """
     height, width = processor.size["height"], processor.size["width"]
     features = Features(
@@ -162,19 +282,70 @@ def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc
             "group": Value("string"),
         }
     )
-    if "split" in dataset.column_names:
-        features["split"] = Value("string")
+    for optional in ("split", "source", "radiograph"):
+        if optional in dataset.column_names:
+            features[optional] = Value("string")
+    kept_columns = [column for column in features if column != "pixels"]
 
     def enhance_batch(batch):
-        return {"pixels": [processor.enhance(image) for image in batch["image"]]}
+        enhanced = {column: [] for column in features}
+        for index, item in enumerate(batch["image"]):
+            try:
+                pixels = processor.enhance(item["bytes"] or item["path"])
+            except InvalidImageError as error:
+                logger.warning("Leaving out %s: %s", batch["file_name"][index], error)
+                continue
+            enhanced["pixels"].append(pixels)
+            for column in kept_columns:
+                enhanced[column].append(batch[column][index])
+        return enhanced
 
-    removed = [column for column in dataset.column_names if column not in features]
-    return dataset.map(
+    before = len(dataset)
+    enhanced = dataset.cast_column("image", Image(decode=False)).map(
         enhance_batch,
         batched=True,
         batch_size=64,
-        remove_columns=removed,
+        remove_columns=dataset.column_names,
         features=features,
         num_proc=num_proc,
         desc="CLAHE + blur + resize",
     )
+    if len(enhanced) < before:
+        logger.warning("Left out %d of %d images that could not be decoded.", before - len(enhanced), before)
+    return enhanced
+
+
+def read_body_parts(metadata_csv: str | Path) -> dict[str, str]:
+    """Map each file name of a FracAtlas-style table to its body part.
+
+    The table has an `image_id` column with the file name and one 0/1 column
+    per body part (`hand`, `leg`, `hip`, `shoulder`); rows flagged `mixed` or
+    with several parts are named `mixed`.
+    """
+    with open(metadata_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    parts = ["hand", "leg", "hip", "shoulder"]
+    missing = [column for column in ["image_id", *parts] if rows and column not in rows[0]]
+    if missing:
+        raise ValueError(f"{metadata_csv} lacks the columns {missing}.")
+    body_parts = {}
+    for row in rows:
+        flagged = [part for part in parts if row[part] == "1"]
+        is_mixed = len(flagged) != 1 or row.get("mixed") == "1"
+        body_parts[row["image_id"]] = "mixed" if is_mixed else flagged[0]
+    return body_parts
+
+
+def find_label_disagreements(file_names: list[str], labels: list[int], metadata_csv: str | Path) -> list[str]:
+    """Return the files whose class folder disagrees with the `fractured` column of a FracAtlas-style table.
+
+    The loader keeps the folder's label; this only reports the disagreements.
+    """
+    with open(metadata_csv, newline="") as handle:
+        flagged = {row["image_id"]: row["fractured"] == "1" for row in csv.DictReader(handle) if "fractured" in row}
+    return [
+        name
+        for name, label in zip(file_names, labels)
+        if name in flagged and flagged[name] != (LABELS[label] == "fractured")
+    ]
+

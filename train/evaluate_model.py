@@ -1,10 +1,14 @@
 """Evaluate a trained model on a split of an image-folder data set.
 
-Writes the metrics into `eval_results.json` in the model folder, under the
-name given by `--split_name`, next to any splits evaluated before:
+Writes the metrics, with 95% bootstrap intervals resampled by group, into
+`eval_results.json` in the model folder, under the name given by
+`--split_name`, next to any splits evaluated before:
 
     python -m train.evaluate_model --model_dir models/custom-cnn \
         --data_dir ../shared/data/bone-fracture-xray --split validation --split_name val
+    python -m train.evaluate_model --model_dir models/custom-cnn \
+        --data_dir ../shared/data/fracatlas --id_block_size 20 --split test --split_name fracatlas_test \
+        --metadata_csv ../shared/data/fracatlas/fracatlas_dataset.csv
 """
 
 import argparse
@@ -17,8 +21,13 @@ import numpy as np
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
-from .data import load_radiographs, preprocess_dataset
-from .metrics import compute_metrics
+from .data import (
+    find_label_disagreements,
+    load_radiographs,
+    preprocess_dataset,
+    read_body_parts,
+)
+from .metrics import bootstrap_intervals, compute_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", required=True, help="A save_pretrained model folder.")
     parser.add_argument("--data_dir", required=True, help="Image-folder tree, or a Hub dataset id.")
-    parser.add_argument("--split", default="validation", help="Split to evaluate, as `datasets` names it (train, validation).")
+    parser.add_argument("--split", default="validation",
+                        help="Split to evaluate, as `datasets` names it (train, validation), or `test` for the "
+                        "grouped test split carved from a source with class folders only.")
+    parser.add_argument("--id_block_size", type=int, default=0,
+                        help="0 groups by source radiograph; N > 0 groups blocks of N consecutive image ids.")
+    parser.add_argument("--metadata_csv", default=None,
+                        help="FracAtlas-style table (image_id and body part columns): adds metrics per body part.")
     parser.add_argument("--split_name", default=None, help="Key for the results in eval_results.json (default: the split).")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets`.")
@@ -63,12 +78,19 @@ def split_metrics(predictor: FracturePredictor, labels: np.ndarray, fracture_pro
     return metrics
 
 
+def add_intervals(metrics: dict, predictor: FracturePredictor, labels, fracture_probabilities, groups) -> None:
+    """Add 95% bootstrap intervals, resampled by group, at the stored decision threshold."""
+    metrics["intervals"] = bootstrap_intervals(
+        labels, fracture_probabilities, groups, threshold=predictor.calibration.decision_threshold
+    )
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     model_dir = Path(args.model_dir)
     predictor = FracturePredictor.from_pretrained(model_dir)
 
-    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir)
+    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir, id_block_size=args.id_block_size)
     available = sorted(set(dataset["split"]))
     if args.split not in available:
         raise ValueError(f"Split {args.split!r} not found in {args.data_dir}; it has {available}.")
@@ -77,17 +99,37 @@ def main(argv=None) -> dict:
 
     started = time.perf_counter()
     metrics, fracture_probabilities = evaluate_split(predictor, split, args.batch_size)
-    metrics["num_radiographs"] = len(set(split["group"]))
+    metrics["num_radiographs"] = len(set(split["radiograph"]))
+    metrics["num_groups"] = len(set(split["group"]))
     metrics["seconds"] = round(time.perf_counter() - started, 2)
+    labels, groups = np.asarray(split["label"]), np.asarray(split["group"])
+    add_intervals(metrics, predictor, labels, fracture_probabilities, groups)
     name = args.split_name or args.split
     evaluated = {name: metrics}
+
+    if args.metadata_csv:
+        for file_name in find_label_disagreements(split["file_name"], split["label"], args.metadata_csv):
+            logger.warning("%s: its class folder and %s disagree; the folder's label is used.", file_name, args.metadata_csv)
+        body_parts = read_body_parts(args.metadata_csv)
+        parts = np.array([body_parts.get(file_name, "unknown") for file_name in split["file_name"]])
+        for part in sorted(set(parts.tolist())):
+            chosen = parts == part
+            if len(set(labels[chosen].tolist())) < 2:
+                logger.info("Skipping body part %s: its %d images hold one class only.", part, chosen.sum())
+                continue
+            part_metrics = split_metrics(predictor, labels[chosen], fracture_probabilities[chosen])
+            part_metrics["num_radiographs"] = len(set(np.asarray(split["radiograph"])[chosen].tolist()))
+            part_metrics["num_groups"] = len(set(groups[chosen].tolist()))
+            add_intervals(part_metrics, predictor, labels[chosen], fracture_probabilities[chosen], groups[chosen])
+            evaluated[f"{name}_{part}"] = part_metrics
 
     # Leak-free part: drop images whose source radiograph also occurs in another split.
     other_groups = {group for group, part in zip(dataset["group"], dataset["split"]) if part != args.split}
     leak_free = np.array([group not in other_groups for group in split["group"]])
     if not leak_free.all():
         leak_free_metrics = split_metrics(predictor, np.asarray(split["label"])[leak_free], fracture_probabilities[leak_free])
-        leak_free_metrics["num_radiographs"] = len({g for g, keep in zip(split["group"], leak_free) if keep})
+        leak_free_metrics["num_radiographs"] = len({g for g, keep in zip(split["radiograph"], leak_free) if keep})
+        add_intervals(leak_free_metrics, predictor, labels[leak_free], fracture_probabilities[leak_free], groups[leak_free])
         leak_free_metrics["removed_images"] = int((~leak_free).sum())
         leak_free_metrics["removed_groups"] = sorted({g for g, keep in zip(split["group"], leak_free) if not keep})
         evaluated[f"{name}_leak_free"] = leak_free_metrics

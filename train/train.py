@@ -39,8 +39,9 @@ from .data import (
     grouped_fold_split,
     grouped_holdout_split,
     keep_source_radiographs,
-    load_radiographs,
+    load_sources,
     preprocess_dataset,
+    source_name,
 )
 from .metrics import compute_metrics
 
@@ -53,7 +54,15 @@ TEST_PREDICTIONS_FILE = "test_predictions.json"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train_dir", required=True, help="Image-folder tree with a train/ split, or a Hub dataset id.")
+    parser.add_argument("--train_dir", required=True, nargs="+",
+                        help="One or more data sources: image-folder trees with a train/ split (or class folders "
+                        "only), or Hub dataset ids.")
+    parser.add_argument("--id_block_size", type=int, nargs="+", default=None,
+                        help="Per source: 0 groups images by source radiograph (name and content); N > 0 groups "
+                        "blocks of N consecutive image ids, for sets where neighbouring ids are one patient.")
+    parser.add_argument("--source_weights", type=float, nargs="+", default=None,
+                        help="Per source: relative share of the training draws (default: in proportion to its "
+                        "images). Draws are then made with replacement.")
     parser.add_argument("--output_dir", required=True, help="Where the best model, logs and checkpoints are written.")
     parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets` (default: its own).")
 
@@ -116,6 +125,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--num_folds and --fold_index go together.")
     if args.num_folds is not None and not 0 <= args.fold_index < args.num_folds:
         parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
+    for option in ("id_block_size", "source_weights"):
+        values = getattr(args, option)
+        if values is not None and len(values) != len(args.train_dir):
+            parser.error(f"--{option} needs one value per --train_dir source ({len(args.train_dir)}), got {len(values)}.")
+    if args.source_weights is not None and (min(args.source_weights) < 0 or sum(args.source_weights) <= 0):
+        parser.error("--source_weights must be non-negative with a positive sum.")
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
     return args
@@ -172,6 +187,36 @@ def balanced_class_weights(labels: list[int]) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
+def source_sampling_weights(sources: list[str], args) -> torch.Tensor:
+    """Per-image draw weights that give each source its --source_weights share of the draws."""
+    names = [source_name(source) for source in args.train_dir]
+    share = dict(zip(names, args.source_weights))
+    counts = {name: sources.count(name) for name in set(sources)}
+    return torch.tensor([share[source] / counts[source] for source in sources], dtype=torch.double)
+
+
+def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray) -> dict:
+    """Metrics over the whole validation split, per source when there are several, and the selection score.
+
+    With several sources, `selection_roc_auc` is the mean of their ROC-AUCs, so
+    the largest source does not decide alone; otherwise it is the ROC-AUC.
+    """
+    metrics = compute_metrics(labels, probabilities)
+    names = sorted(set(sources.tolist()))
+    if len(names) < 2:
+        metrics["selection_roc_auc"] = metrics["roc_auc"]
+        return metrics
+    per_source = {}
+    for name in names:
+        chosen = sources == name
+        per_source[name] = compute_metrics(labels[chosen], probabilities[chosen])
+    metrics["per_source"] = per_source
+    # A source whose validation images hold one class has no ROC-AUC; the others decide.
+    source_aucs = [values["roc_auc"] for values in per_source.values() if not np.isnan(values["roc_auc"])]
+    metrics["selection_roc_auc"] = float(np.mean(source_aucs)) if source_aucs else metrics["roc_auc"]
+    return metrics
+
+
 def find_latest_checkpoint(output_dir: Path) -> Path | None:
     checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("epoch_*"), key=lambda path: int(path.name.split("_")[1]))
     return checkpoints[-1] if checkpoints else None
@@ -196,7 +241,7 @@ def main(argv=None):
     processor = build_processor(args)
     with accelerator.main_process_first():
         # Groups span all splits, so a radiograph copied into val never joins the training side.
-        dataset = load_radiographs(args.train_dir, cache_dir=args.cache_dir)
+        dataset = load_sources(args.train_dir, args.id_block_size, cache_dir=args.cache_dir)
         if args.num_folds is None:
             development, test_fold = dataset.filter(lambda split: split == "train", input_columns="split"), None
         else:
@@ -212,13 +257,21 @@ def main(argv=None):
         main_process_only=True,
     )
 
+    holdout_sources = np.asarray(holdout_split["source"])
     columns = ["pixels", "label"]
     generator = torch.Generator().manual_seed(args.seed)
     train_data = train_split.with_format("torch", columns=columns)
-    # Without replacement: each epoch walks every image epoch_repeats times, in a new order each time.
-    sampler = torch.utils.data.RandomSampler(
-        train_data, num_samples=len(train_data) * args.epoch_repeats, generator=generator
-    )
+    if args.source_weights is None:
+        # Without replacement: each epoch walks every image epoch_repeats times, in a new order each time.
+        sampler = torch.utils.data.RandomSampler(
+            train_data, num_samples=len(train_data) * args.epoch_repeats, generator=generator
+        )
+    else:
+        sampler = torch.utils.data.WeightedRandomSampler(
+            source_sampling_weights(train_split["source"], args),
+            num_samples=len(train_data) * args.epoch_repeats,
+            generator=generator,
+        )
     train_loader = DataLoader(
         train_data,
         batch_size=args.per_device_train_batch_size,
@@ -315,28 +368,37 @@ def main(argv=None):
                 break
 
         labels, probabilities = predict_fracture_probabilities(model, holdout_loader, processor, accelerator)
-        metrics = compute_metrics(labels, probabilities)
+        metrics = holdout_metrics(labels, probabilities, holdout_sources)
         record = {
             "epoch": epoch,
             "step": completed_steps,
             "train_loss": epoch_loss / max(epoch_batches, 1),
             "learning_rate": scheduler.get_last_lr()[0],
             "epoch_seconds": time.perf_counter() - epoch_start,
-            **{f"validation_{name}": value for name, value in metrics.items() if name != "confusion_matrix"},
+            **{
+                f"validation_{name}": value
+                for name, value in metrics.items()
+                if name not in ("confusion_matrix", "per_source")
+            },
+            **{
+                f"validation_{source}_roc_auc": values["roc_auc"]
+                for source, values in metrics.get("per_source", {}).items()
+            },
         }
         history.append(record)
         logger.info(
-            f"epoch {epoch}: train_loss {record['train_loss']:.4f}, validation ROC-AUC {metrics['roc_auc']:.4f}, "
-            f"accuracy {metrics['accuracy']:.4f}, {record['epoch_seconds']:.0f} s",
+            f"epoch {epoch}: train_loss {record['train_loss']:.4f}, validation ROC-AUC {metrics['roc_auc']:.4f}"
+            + "".join(f" ({name} {values['roc_auc']:.4f})" for name, values in metrics.get("per_source", {}).items())
+            + f", accuracy {metrics['accuracy']:.4f}, {record['epoch_seconds']:.0f} s",
             main_process_only=True,
         )
 
         if args.report_to != "none":
             accelerator.log({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
 
-        improved = metrics["roc_auc"] > best_auc
+        improved = metrics["selection_roc_auc"] > best_auc
         if improved:
-            best_auc, best_epoch = metrics["roc_auc"], epoch
+            best_auc, best_epoch = metrics["selection_roc_auc"], epoch
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             if improved:
@@ -376,7 +438,7 @@ def main(argv=None):
     if accelerator.is_main_process:
         best = json.loads((output_dir / "validation_metrics.json").read_text())
         logger.info(
-            f"Best validation ROC-AUC {best['roc_auc']:.4f} at epoch {best['epoch']}. "
+            f"Best validation ROC-AUC {best['selection_roc_auc']:.4f} at epoch {best['epoch']}. "
             f"Model, image processor and metrics written to {output_dir.resolve()}",
             main_process_only=True,
         )

@@ -1,0 +1,340 @@
+"""Several data sources: the FracAtlas-style loader, id-block groups, damaged files and mixed training.
+
+The FracAtlas fixtures are eleven real FracAtlas radiographs (CC BY 4.0) from
+six blocks of 20 ids, chosen for what the loader must handle:
+IMG0004076.jpg is a truncated JPEG, IMG0000428.jpg and IMG0002628.jpg carry
+an EXIF orientation, and IMG0003298.jpg sits in `fractured/` while the table
+says `fractured` 0 (its `fracture_count` is 1).
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import COMMITTED_MODEL_DIR, FIXTURES_DIR, XRAY_FOLDER
+from PIL import Image
+
+from bone_fracture import LABELS, XrayImageProcessor
+from bone_fracture.decoding import InvalidImageError, load_grayscale
+from train.data import (
+    find_label_disagreements,
+    grouped_holdout_split,
+    id_block,
+    load_radiographs,
+    load_sources,
+    preprocess_dataset,
+    read_body_parts,
+    source_name,
+)
+from train.evaluate_model import main as evaluate_main
+from train.train import main as train_main
+from train.train import parse_args, source_sampling_weights
+
+FRACATLAS_FOLDER = FIXTURES_DIR / "fracatlas"
+FRACATLAS_TABLE = FRACATLAS_FOLDER / "fracatlas_dataset.csv"
+TRUNCATED_FILE = "IMG0004076.jpg"
+EXIF_ROTATED_FILE = FRACATLAS_FOLDER / "not_fractured" / "IMG0000428.jpg"
+DISAGREEING_FILE = "IMG0003298.jpg"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def fracatlas(cache_dir):
+    return load_radiographs(str(FRACATLAS_FOLDER), cache_dir=cache_dir, id_block_size=20)
+
+
+@pytest.fixture(scope="module")
+def merged(cache_dir):
+    return load_sources([str(XRAY_FOLDER), str(FRACATLAS_FOLDER)], [0, 20], cache_dir=cache_dir)
+
+
+def rows_by_file(dataset) -> dict[str, dict]:
+    return {row["file_name"]: row for row in dataset.remove_columns("image")}
+
+
+# --- id blocks ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "expected"),
+    [("IMG0000019.jpg", "ids-0000000-0000019"), ("IMG0000020.jpg", "ids-0000020-0000039"), ("IMG0004076.jpg", "ids-0004060-0004079")],
+)
+def test_id_block(file_name, expected):
+    assert id_block(file_name, 20) == expected
+
+
+def test_id_block_needs_digits():
+    with pytest.raises(ValueError, match="no numeric id"):
+        id_block("scan.jpg", 20)
+
+
+@pytest.mark.parametrize(("source", "expected"), [("../data/fracatlas/", "fracatlas"), ("someone/bone-xrays", "bone-xrays")])
+def test_source_name(source, expected):
+    assert source_name(source) == expected
+
+
+# --- one FracAtlas-style source ---------------------------------------------
+
+
+def test_fracatlas_keeps_every_file(fracatlas):
+    assert len(fracatlas) == 11
+
+
+def test_fracatlas_labels_from_folders(fracatlas):
+    labels = {name: LABELS[row["label"]] for name, row in rows_by_file(fracatlas).items()}
+    assert labels["IMG0000156.jpg"] == "fractured" and labels["IMG0000158.jpg"] == "not_fractured"
+
+
+def test_folder_label_wins_over_table(fracatlas):
+    assert LABELS[rows_by_file(fracatlas)[DISAGREEING_FILE]["label"]] == "fractured"
+
+
+def test_label_disagreement_found(fracatlas):
+    assert find_label_disagreements(fracatlas["file_name"], fracatlas["label"], FRACATLAS_TABLE) == [DISAGREEING_FILE]
+
+
+def test_fracatlas_source_column(fracatlas):
+    assert set(fracatlas["source"]) == {"fracatlas"}
+
+
+def test_neighbouring_ids_share_group(fracatlas):
+    rows = rows_by_file(fracatlas)
+    assert rows["IMG0000156.jpg"]["group"] == rows["IMG0000158.jpg"]["group"]
+
+
+def test_distant_ids_in_different_groups(fracatlas):
+    rows = rows_by_file(fracatlas)
+    assert rows["IMG0000156.jpg"]["group"] != rows["IMG0002628.jpg"]["group"]
+
+
+def test_block_boundary_splits_groups(fracatlas):
+    # IMG0003298 and IMG0003302 are four ids apart but in blocks 3280-3299 and 3300-3319.
+    rows = rows_by_file(fracatlas)
+    assert rows[DISAGREEING_FILE]["group"] != rows["IMG0003302.jpg"]["group"]
+
+
+def test_each_file_is_its_own_radiograph(fracatlas):
+    assert len(set(fracatlas["radiograph"])) == len(fracatlas)
+
+
+def test_carved_test_split_exists(fracatlas):
+    assert set(fracatlas["split"]) == {"train", "test"}
+
+
+def test_carved_test_split_takes_whole_groups(fracatlas):
+    train_groups = {group for group, split in zip(fracatlas["group"], fracatlas["split"]) if split == "train"}
+    test_groups = {group for group, split in zip(fracatlas["group"], fracatlas["split"]) if split == "test"}
+    assert not train_groups & test_groups
+
+
+def test_carved_test_split_is_fixed(fracatlas, tmp_path):
+    again = load_radiographs(str(FRACATLAS_FOLDER), cache_dir=str(tmp_path), id_block_size=20)
+    assert again["split"] == fracatlas["split"]
+
+
+def test_original_set_keeps_its_splits(cache_dir):
+    dataset = load_radiographs(str(XRAY_FOLDER), cache_dir=cache_dir)
+    assert set(dataset["split"]) == {"train", "validation"}
+
+
+# --- damaged and EXIF-rotated files -----------------------------------------
+
+
+def test_truncated_file_rejected_by_decoder():
+    with pytest.raises(InvalidImageError, match="truncated"):
+        load_grayscale(FRACATLAS_FOLDER / "not_fractured" / TRUNCATED_FILE)
+
+
+def test_exif_orientation_applied():
+    with Image.open(EXIF_ROTATED_FILE) as image:
+        stored_width, stored_height = image.size
+    assert load_grayscale(EXIF_ROTATED_FILE).shape == (stored_width, stored_height)
+
+
+@pytest.fixture(scope="module")
+def preprocessed(fracatlas):
+    return preprocess_dataset(fracatlas, XrayImageProcessor(size={"height": 64, "width": 64}))
+
+
+def test_preprocessing_leaves_out_truncated_file(preprocessed):
+    assert TRUNCATED_FILE not in preprocessed["file_name"]
+
+
+def test_preprocessing_keeps_readable_files(preprocessed):
+    assert len(preprocessed) == 10
+
+
+def test_preprocessing_keeps_source_and_radiograph(preprocessed):
+    assert {"source", "radiograph", "group", "split"} <= set(preprocessed.column_names)
+
+
+def test_preprocessed_exif_file_matches_app_decoding(preprocessed):
+    processor = XrayImageProcessor(size={"height": 64, "width": 64})
+    row = preprocessed.with_format("numpy")[preprocessed["file_name"].index(EXIF_ROTATED_FILE.name)]
+    np.testing.assert_array_equal(row["pixels"], processor.enhance(EXIF_ROTATED_FILE))
+
+
+def test_preprocessed_exif_file_not_the_stored_orientation(preprocessed):
+    processor = XrayImageProcessor(size={"height": 64, "width": 64})
+    row = preprocessed.with_format("numpy")[preprocessed["file_name"].index(EXIF_ROTATED_FILE.name)]
+    with Image.open(EXIF_ROTATED_FILE) as image:
+        as_stored = processor.enhance(np.asarray(image.convert("L")))
+    assert not np.array_equal(row["pixels"], as_stored)
+
+
+# --- metadata table ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file_name", "part"),
+    [("IMG0000156.jpg", "hand"), ("IMG0000428.jpg", "hip"), ("IMG0002628.jpg", "shoulder"), (DISAGREEING_FILE, "mixed")],
+)
+def test_body_part(file_name, part):
+    assert read_body_parts(FRACATLAS_TABLE)[file_name] == part
+
+
+def test_body_part_table_needs_columns(tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("image_id,fractured\nIMG0000001.jpg,0\n")
+    with pytest.raises(ValueError, match="lacks the columns"):
+        read_body_parts(table)
+
+
+# --- merged sources ---------------------------------------------------------
+
+
+def test_merged_row_count(merged, fracatlas, cache_dir):
+    original = load_radiographs(str(XRAY_FOLDER), cache_dir=cache_dir)
+    assert len(merged) == len(original) + len(fracatlas)
+
+
+def test_merged_source_column(merged):
+    assert set(merged["source"]) == {"xray_folder", "fracatlas"}
+
+
+def test_merged_groups_named_by_source(merged):
+    assert all(group.startswith(f"{source}:") for source, group in zip(merged["source"], merged["group"]))
+
+
+def test_merged_rotated_copies_stay_grouped(merged):
+    rows = rows_by_file(merged)
+    assert rows["10-rotated1.jpg"]["group"] == rows["10.jpg"]["group"] == "xray_folder:fractured/10"
+
+
+def test_merged_holdout_disjoint(merged):
+    train_side, holdout = grouped_holdout_split(merged, 0.34, seed=0)
+    assert not set(train_side["group"]) & set(holdout["group"])
+
+
+def test_block_size_per_source_checked():
+    with pytest.raises(ValueError, match="id block sizes"):
+        load_sources([str(XRAY_FOLDER), str(FRACATLAS_FOLDER)], [0])
+
+
+def test_same_source_name_twice_rejected():
+    with pytest.raises(ValueError, match="distinct"):
+        load_sources([str(FRACATLAS_FOLDER), str(FRACATLAS_FOLDER)], [20, 20])
+
+
+def test_source_weights_give_equal_shares():
+    args = parse_args(["--train_dir", "a/big", "b/small", "--output_dir", "out", "--source_weights", "1", "1"])
+    sources = ["big"] * 30 + ["small"] * 10
+    weights = source_sampling_weights(sources, args)
+    assert weights[:30].sum().item() == pytest.approx(weights[30:].sum().item())
+
+
+def test_source_weights_need_one_per_source(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--train_dir", "a", "b", "--output_dir", "out", "--source_weights", "1"])
+    assert "one value per --train_dir source" in capsys.readouterr().err
+
+
+# --- training and evaluation on two sources ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_source_run(tmp_path_factory, cache_dir):
+    output_dir = tmp_path_factory.mktemp("two-sources") / "model"
+    train_main(
+        [
+            "--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER),
+            "--id_block_size", "0", "20",
+            "--source_weights", "1", "1",
+            "--output_dir", str(output_dir),
+            "--cache_dir", cache_dir,
+            "--num_train_epochs", "1",
+            "--per_device_train_batch_size", "4",
+            "--holdout_fraction", "0.34",
+            "--mixed_precision", "no",
+            "--image_size", "64",
+            "--hidden_sizes", "8", "16",
+        ]
+    )  # fmt: skip
+    return output_dir
+
+
+def test_two_sources_train_arguments_saved(two_source_run):
+    saved = json.loads((two_source_run / "training_args.json").read_text())
+    assert saved["train_dir"] == [str(XRAY_FOLDER), str(FRACATLAS_FOLDER)]
+
+
+def test_two_sources_validated_per_source(two_source_run):
+    metrics = json.loads((two_source_run / "validation_metrics.json").read_text())
+    assert set(metrics["per_source"]) == {"xray_folder", "fracatlas"}
+
+
+def test_two_sources_selection_score_finite(two_source_run):
+    metrics = json.loads((two_source_run / "validation_metrics.json").read_text())
+    assert np.isfinite(metrics["selection_roc_auc"])
+
+
+def test_two_sources_model_calibrated(two_source_run):
+    config = json.loads((two_source_run / "config.json").read_text())
+    assert config["calibration"]["temperature"] > 0
+
+
+@pytest.fixture(scope="module")
+def fracatlas_evaluation(tmp_path_factory, cache_dir):
+    model_dir = tmp_path_factory.mktemp("evaluated") / "custom-cnn"
+    shutil.copytree(COMMITTED_MODEL_DIR, model_dir)
+    (model_dir / "eval_results.json").unlink()
+    evaluate_main(
+        [
+            "--model_dir", str(model_dir),
+            "--data_dir", str(FRACATLAS_FOLDER),
+            "--id_block_size", "20",
+            "--split", "train",
+            "--split_name", "fracatlas_train",
+            "--metadata_csv", str(FRACATLAS_TABLE),
+            "--cache_dir", cache_dir,
+        ]
+    )  # fmt: skip
+    return json.loads((model_dir / "eval_results.json").read_text())["splits"]
+
+
+def test_evaluation_counts_readable_images(fracatlas_evaluation):
+    # Seven fixture files fall in the carved train split; the truncated one is left out.
+    assert fracatlas_evaluation["fracatlas_train"]["num_images"] == 6
+
+
+def test_evaluation_counts_groups(fracatlas_evaluation):
+    assert fracatlas_evaluation["fracatlas_train"]["num_groups"] == 4
+
+
+def test_evaluation_interval_brackets_value(fracatlas_evaluation):
+    low, high = fracatlas_evaluation["fracatlas_train"]["intervals"]["accuracy"]
+    assert low <= fracatlas_evaluation["fracatlas_train"]["accuracy"] <= high
+
+
+def test_evaluation_per_body_part(fracatlas_evaluation):
+    # Hand: IMG0000156 and IMG0004068 fractured, IMG0000158 normal.
+    assert fracatlas_evaluation["fracatlas_train_hand"]["num_images"] == 3
+
+
+def test_evaluation_skips_one_class_body_part(fracatlas_evaluation):
+    assert "fracatlas_train_shoulder" not in fracatlas_evaluation
