@@ -47,6 +47,7 @@ from app_results import (  # noqa: E402
     load_eval_results,
     load_reliability,
     load_shortcut_check,
+    load_transfer_results,
     render_reliability,
 )
 from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT, pick_language  # noqa: E402
@@ -69,6 +70,8 @@ MODELS_DIR = APP_DIR / "models"
 EXAMPLES_DIR = APP_DIR / "examples"
 # Written by `python -m train.shortcut_check`.
 SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
+# Evaluated training runs kept for the table across data sets but not served.
+RUNS_DIR = APP_DIR / "results" / "runs"
 
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
@@ -399,6 +402,9 @@ def build_demo(
             gr.Markdown(I18N("cv_heading"))
             gr.Markdown(I18N("cv_intro"))
             gr.Markdown(I18N("cv_table"), elem_id="cv-table")
+            gr.Markdown(I18N("transfer_heading"))
+            gr.Markdown(I18N("transfer_intro"))
+            gr.Markdown(I18N("transfer_table"), elem_id="transfer-table")
             _plots_section(plots or [])
 
         # API clients do not receive State outputs, so /predict returns the
@@ -495,7 +501,8 @@ def main() -> None:
     # server_name and server_port stay unset, so GRADIO_SERVER_NAME and
     # GRADIO_SERVER_PORT apply. Without them Gradio 6 uses 127.0.0.1 and 7860.
     shortcut = load_shortcut_check(SHORTCUT_CHECK_PATH)
-    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut)
+    transfer_rows = load_transfer_results(models_dir, RUNS_DIR)
+    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows)
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
 
 

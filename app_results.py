@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app_text import CLASS_NAMES, UI_TEXT
-from train.make_results import BASELINE_ROWS
+from train.make_results import BASELINE_ROWS, BODY_PART_PREFIX, load_transfer_rows
 
 if TYPE_CHECKING:
     from app_models import ModelResult
@@ -30,7 +30,11 @@ CV_RESULTS_FILENAME = "cv_results.json"
 
 # Translation keys of the split names shown for the splits of eval_results.json.
 # Other splits show their key.
-SPLIT_TEXT_KEYS = {"val": "split_val", "val_leak_free": "split_val_leak_free"}
+SPLIT_TEXT_KEYS = {
+    "val": "split_val",
+    "val_leak_free": "split_val_leak_free",
+    "fracatlas_test": "split_fracatlas_test",
+}
 
 # Metric keys of eval_results.json, in table order. Recall is the sensitivity
 # for the positive class, fractured.
@@ -131,6 +135,9 @@ def load_eval_results(models_dir: Path) -> list[EvalRow]:
 
         model = str(results.get("model") or path.parent.name)
         for split, values in splits.items():
+            if split.startswith(BODY_PART_PREFIX):
+                # Body parts have their own rows in the table across data sets.
+                continue
             if not isinstance(values, dict):
                 logger.warning("Skipping split %r of %s: expected an object of metrics", split, path)
                 continue
@@ -361,6 +368,61 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+def load_transfer_results(*folders: Path) -> list[dict]:
+    """Read the rows of the table across data sets; an unreadable folder is logged and skipped."""
+    rows = []
+    for folder in folders:
+        try:
+            rows += load_transfer_rows(folder)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("Skipping the results across data sets under %s: %s", folder, error)
+    return rows
+
+
+def _test_set_name(test_set: str, text: Mapping[str, str]) -> str:
+    if test_set.startswith(BODY_PART_PREFIX):
+        part = test_set.removeprefix(BODY_PART_PREFIX)
+        return text["test_set_body_part"].format(body_part=text.get(f"body_part_{part}", part))
+    return split_name(test_set, None, text)
+
+
+def _with_interval(value: float, interval: list[float] | None) -> str:
+    if interval is None:
+        return f"{value:.2f}"
+    return f"{value:.2f} ({interval[0]:.2f}–{interval[1]:.2f})"
+
+
+def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
+    """Render the table across data sets with headers and test set names in the language of `text`."""
+    if not rows:
+        return text["no_transfer_results"]
+    headers = [
+        text["column_model"],
+        text["column_trained_on"],
+        text["column_test_set"],
+        text["column_num_images"],
+        text["column_roc_auc_ci"],
+        text["column_sensitivity_ci"],
+        text["column_specificity_ci"],
+    ]
+    lines = [markdown_row(headers), markdown_row(["---"] * len(headers))]
+    for row in rows:
+        lines.append(
+            markdown_row(
+                [
+                    f"`{row['model']}`",
+                    " + ".join(row["trained_on"]),
+                    _test_set_name(row["test_set"], text),
+                    str(row["num_images"]),
+                    _with_interval(row["roc_auc"], row["roc_auc_ci95"]),
+                    _with_interval(row["recall"], row["recall_ci95"]),
+                    _with_interval(row["specificity"], row["specificity_ci95"]),
+                ]
+            )
+        )
+    return "\n".join(lines)
+
+
 def render_parameters_table(processor: "XrayImageProcessor", text: Mapping[str, str]) -> str:
     """Render the preprocessing parameters of `processor` as a Markdown table."""
     columns, rows = processor.clahe_tile_grid_size
@@ -414,6 +476,7 @@ def build_translations(
     eval_rows: list[EvalRow],
     cv_rows: list[CvRow],
     shortcut: ShortcutCheck | None = None,
+    transfer_rows: list[dict] | None = None,
 ) -> dict[str, dict[str, str]]:
     """Return UI_TEXT plus the tables and the val-split note of the app, rendered per language.
 
@@ -430,6 +493,7 @@ def build_translations(
             "comparison_table": render_comparison_table(eval_rows, text),
             "baseline_table": render_baseline_table(text),
             "cv_table": render_cv_table(cv_rows, text),
+            "transfer_table": render_transfer_table(transfer_rows or [], text),
         }
     return translations
 

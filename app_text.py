@@ -98,6 +98,29 @@ UI_TEXT = {
         ),
         "split_val": "val ({num_images} images)",
         "split_val_leak_free": "val, leak-free",
+        "split_fracatlas_test": "FracAtlas grouped test",
+        "transfer_heading": "### Across data sets",
+        "transfer_intro": (
+            "Each model on the leak-free val of the original set and on a grouped FracAtlas test split "
+            "(a fixed fifth of the FracAtlas blocks of 20 image ids, never used in training), also per body "
+            "part. Sensitivity and specificity are taken at the model's decision threshold. The brackets give "
+            "95% bootstrap intervals that resample whole radiographs or id blocks. Runs trained only for this "
+            "comparison are read from `results/runs/`."
+        ),
+        "no_transfer_results": (
+            "No results across data sets yet. They appear once `eval_results.json` holds `val_leak_free` "
+            "or `fracatlas_test`."
+        ),
+        "column_trained_on": "Trained on",
+        "column_test_set": "Test set",
+        "column_sensitivity_ci": "Sensitivity (95% CI)",
+        "column_specificity_ci": "Specificity (95% CI)",
+        "test_set_body_part": "FracAtlas test, {body_part}",
+        "body_part_hand": "hand",
+        "body_part_leg": "leg",
+        "body_part_hip": "hip",
+        "body_part_shoulder": "shoulder",
+        "body_part_mixed": "several parts",
         "val_context": (
             "**How far to trust the val numbers.** The val split contains {num_images} images from only "
             "{num_radiographs} source radiographs, so its images are far from independent. The rows "
@@ -257,6 +280,29 @@ UI_TEXT = {
         ),
         "split_val": "val ({num_images} citra)",
         "split_val_leak_free": "val, bebas kebocoran",
+        "split_fracatlas_test": "uji FracAtlas berkelompok",
+        "transfer_heading": "### Antar-set data",
+        "transfer_intro": (
+            "Setiap model pada val bebas kebocoran dari set asli dan pada split uji FracAtlas berkelompok "
+            "(seperlima tetap dari blok 20 ID citra FracAtlas, tidak pernah dipakai untuk pelatihan), juga "
+            "per bagian tubuh. Sensitivitas dan spesifisitas diambil pada ambang keputusan model. Tanda kurung "
+            "memuat interval bootstrap 95% yang mengambil ulang radiograf atau blok ID secara utuh. Pelatihan "
+            "yang dijalankan hanya untuk perbandingan ini dibaca dari `results/runs/`."
+        ),
+        "no_transfer_results": (
+            "Belum ada hasil antar-set data. Hasil muncul setelah `eval_results.json` memuat "
+            "`val_leak_free` atau `fracatlas_test`."
+        ),
+        "column_trained_on": "Dilatih pada",
+        "column_test_set": "Set uji",
+        "column_sensitivity_ci": "Sensitivitas (IK 95%)",
+        "column_specificity_ci": "Spesifisitas (IK 95%)",
+        "test_set_body_part": "uji FracAtlas, {body_part}",
+        "body_part_hand": "tangan",
+        "body_part_leg": "tungkai",
+        "body_part_hip": "panggul",
+        "body_part_shoulder": "bahu",
+        "body_part_mixed": "beberapa bagian",
         "val_context": (
             "**Seberapa jauh angka val dapat dipercaya.** Subset val berisi {num_images} citra dari hanya "
             "{num_radiographs} radiograf sumber, sehingga citra-citranya jauh dari independen. Baris "

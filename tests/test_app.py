@@ -1103,3 +1103,78 @@ def test_broken_model_logged(multi_model_app, multi_models_dir):
     log_text = multi_model_app.log_path.read_text()
 
     assert f"Skipping model folder {multi_models_dir / 'broken'}" in log_text
+
+
+# --- table across data sets ---------------------------------------------------
+
+
+def _transfer_metrics(roc_auc: float, num_images: int) -> dict:
+    return {
+        "roc_auc": roc_auc,
+        "recall": 0.75,
+        "specificity": 0.5,
+        "num_images": num_images,
+        "intervals": {"roc_auc": [roc_auc - 0.1, roc_auc + 0.05], "recall": [0.5, 0.9], "specificity": [0.4, 0.6]},
+    }
+
+
+@pytest.fixture
+def transfer_models_dir(tmp_path):
+    splits = {
+        "val": _transfer_metrics(0.7, 600),
+        "val_leak_free": _transfer_metrics(0.6, 494),
+        "fracatlas_test": _transfer_metrics(0.8, 588),
+        "fracatlas_test_hand": _transfer_metrics(0.85, 189),
+    }
+    _write_eval_results(tmp_path, "custom-cnn-both", json.dumps({"splits": splits}))
+    arguments = {"train_dir": ["/data/bone-fracture-xray", "/data/fracatlas/"]}
+    (tmp_path / "custom-cnn-both" / "training_args.json").write_text(json.dumps(arguments))
+    return tmp_path
+
+
+def test_transfer_rows_per_test_set(transfer_models_dir):
+    rows = app_results.load_transfer_results(transfer_models_dir)
+
+    assert [row["test_set"] for row in rows] == ["val_leak_free", "fracatlas_test", "fracatlas_test_hand"]
+
+
+def test_transfer_table_names_training_sources(transfer_models_dir):
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
+
+    assert "| `custom-cnn-both` | bone-fracture-xray + fracatlas | FracAtlas grouped test | 588 |" in table
+
+
+def test_transfer_table_intervals(transfer_models_dir):
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
+
+    assert "| 0.80 (0.70–0.85) | 0.75 (0.50–0.90) | 0.50 (0.40–0.60) |" in table
+
+
+def test_transfer_table_indonesian_body_part(transfer_models_dir):
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["id"])
+
+    assert "| uji FracAtlas, tangan | 189 |" in table
+
+
+def test_transfer_table_model_without_training_arguments(tmp_path):
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT["en"])
+
+    assert "| `custom-cnn` | bone-fracture-xray | val, leak-free |" in table
+
+
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
+def test_transfer_table_empty_note(language):
+    assert app_results.render_transfer_table([], UI_TEXT[language]) == UI_TEXT[language]["no_transfer_results"]
+
+
+def test_comparison_table_leaves_body_parts_out(transfer_models_dir):
+    rows = app_results.load_eval_results(transfer_models_dir)
+
+    assert "fracatlas_test_hand" not in {row.split for row in rows}
+
+
+def test_transfer_table_skips_malformed_folder(tmp_path):
+    _write_eval_results(tmp_path, "broken", json.dumps({"splits": {"fracatlas_test": {"roc_auc": 0.5}}}))
+
+    assert app_results.load_transfer_results(tmp_path) == []

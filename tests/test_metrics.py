@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from train.metrics import bootstrap_intervals, compute_metrics, load_fracture_metric, radiograph_level
+from bone_fracture import POSITIVE_INDEX
+from train.metrics import (
+    bootstrap_intervals,
+    compute_metrics,
+    load_fracture_metric,
+    radiograph_level,
+)
 
 # Four images, fractured = reference 1. Predictions: 0.9 (right), 0.2 (right), 0.6 (wrong), 0.4 (wrong).
 PROBABILITIES = [0.9, 0.2, 0.6, 0.4]
@@ -93,3 +99,13 @@ def test_bootstrap_by_radiograph_wider(separable_set):
     by_radiograph = bootstrap_intervals(labels, probabilities, groups, num_resamples=300)["accuracy"]
     by_image = bootstrap_intervals(labels, probabilities, np.arange(labels.size), num_resamples=300)["accuracy"]
     assert by_radiograph[1] - by_radiograph[0] >= by_image[1] - by_image[0]
+
+
+def test_bootstrap_skips_resamples_without_fractures():
+    # One fractured radiograph among ten, always found: resamples that miss it must
+    # not count as sensitivity 0.
+    labels = np.array([POSITIVE_INDEX] + [1 - POSITIVE_INDEX] * 9)
+    probabilities = np.array([0.9] + [0.1] * 9)
+    groups = [f"radiograph-{index}" for index in range(10)]
+    low, _ = bootstrap_intervals(labels, probabilities, groups, num_resamples=200)["recall"]
+    assert low == 1.0

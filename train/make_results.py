@@ -174,6 +174,83 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
     return lines
 
 
+# Test sets of the transfer table: eval_results.json split keys, in table order.
+# FracAtlas body parts follow the grouped test split as `fracatlas_test_<part>`.
+TRANSFER_TEST_SETS = ("val_leak_free", "fracatlas_test")
+TRANSFER_TITLES = {"val_leak_free": "original set, leak-free val", "fracatlas_test": "FracAtlas grouped test"}
+BODY_PART_PREFIX = "fracatlas_test_"
+# Where a model folder has no training_args.json, it predates multi-source
+# training and saw the original set's train split.
+DEFAULT_TRAINING_SOURCES = ["bone-fracture-xray"]
+
+
+def training_sources(model_dir: Path) -> list[str]:
+    """Name the data sources a model was trained on, from its `training_args.json`."""
+    arguments = _read_json(model_dir / "training_args.json")
+    if not arguments:
+        return DEFAULT_TRAINING_SOURCES
+    train_dir = arguments["train_dir"]
+    return [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
+
+
+def load_transfer_rows(*folders: Path) -> list[dict]:
+    """One row per model and test set of the transfer table, from `eval_results.json` in each model folder.
+
+    Each row holds `model`, `trained_on` (source names), `test_set` (the split
+    key), `num_images` and, for ROC-AUC, recall (sensitivity) and specificity,
+    the value and its 95% bootstrap interval (None where the file has none).
+    """
+    rows = []
+    for folder in folders:
+        for eval_path in sorted(folder.glob("*/eval_results.json")):
+            splits = json.loads(eval_path.read_text()).get("splits", {})
+            body_parts = sorted(name for name in splits if name.startswith(BODY_PART_PREFIX))
+            for test_set in [*TRANSFER_TEST_SETS, *body_parts]:
+                metrics = splits.get(test_set)
+                if metrics is None:
+                    continue
+                intervals = metrics.get("intervals", {})
+                rows.append(
+                    {
+                        "model": eval_path.parent.name,
+                        "trained_on": training_sources(eval_path.parent),
+                        "test_set": test_set,
+                        "num_images": metrics["num_images"],
+                        **{key: metrics[key] for key in ("roc_auc", "recall", "specificity")},
+                        **{f"{key}_ci95": intervals.get(key) for key in ("roc_auc", "recall", "specificity")},
+                    }
+                )
+    return rows
+
+
+def transfer_test_set_title(test_set: str) -> str:
+    if test_set.startswith(BODY_PART_PREFIX):
+        return f"FracAtlas test, {test_set.removeprefix(BODY_PART_PREFIX)}"
+    return TRANSFER_TITLES.get(test_set, test_set)
+
+
+def _value_with_interval(row: dict, key: str) -> str:
+    interval = row.get(f"{key}_ci95")
+    if interval is None:
+        return f"{row[key]:.2f}"
+    return f"{row[key]:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
+
+
+def transfer_table(rows: list[dict]) -> str:
+    """Markdown table of each model's ROC-AUC, sensitivity and specificity per test set, with 95% intervals."""
+    lines = [
+        "| model | trained on | test set | images | ROC-AUC | sensitivity | specificity |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['model']} | {' + '.join(row['trained_on'])} | {transfer_test_set_title(row['test_set'])} | "
+            f"{row['num_images']} | {_value_with_interval(row, 'roc_auc')} | {_value_with_interval(row, 'recall')} | "
+            f"{_value_with_interval(row, 'specificity')} |"
+        )
+    return "\n".join(lines)
+
+
 def replace_between_markers(path: Path, content: str, name: str = "results") -> None:
     """Replace the text between `<!-- {name}:start -->` and `<!-- {name}:end -->` in `path`."""
     start_marker, end_marker = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -192,16 +269,21 @@ def main(argv=None) -> None:
     parser.add_argument("--cv_dir", type=Path, default=REPO_ROOT / "results" / "cv",
                         help="Folder of cross-validation runs, each with cv_results.json.")
     parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
+    parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs",
+                        help="Evaluated training runs that are not shipped in models/, for the transfer table.")
     args = parser.parse_args(argv)
 
     results = load_results(args.models_dir)
     cv_results = load_cv_results(args.models_dir, args.cv_dir)
     table = results_table(results)
     cross_validation = cv_table(cv_results) if cv_results else "No cross-validation results yet."
+    transfer = transfer_table(load_transfer_rows(args.models_dir, args.runs_dir))
     for readme in args.readmes:
         replace_between_markers(readme, table)
         if "<!-- cv-results:start -->" in readme.read_text():
             replace_between_markers(readme, cross_validation, name="cv-results")
+        if "<!-- transfer:start -->" in readme.read_text():
+            replace_between_markers(readme, transfer, name="transfer")
         logger.info("Updated %s", readme)
 
     page = [
@@ -230,6 +312,16 @@ def main(argv=None) -> None:
         "",
         *leak_notes(results),
         *shortcut_section(args.shortcut_file),
+        "## Across data sets",
+        "",
+        "Each model on the leak-free val of the original set and on a grouped FracAtlas test",
+        "split (a fixed fifth of the FracAtlas blocks of 20 ids, never trained on), also per",
+        "body part. Sensitivity and specificity at the model's stored decision threshold; 95%",
+        "bootstrap intervals resample whole groups (source radiographs, or FracAtlas id blocks).",
+        "Body parts whose test images hold one class only are left out.",
+        "",
+        transfer,
+        "",
         "## Checkpoint selection and training budget",
         "",
         "Each run held out about 15% of the train split's source radiographs, with all",

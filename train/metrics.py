@@ -69,7 +69,8 @@ def bootstrap_intervals(
 ) -> dict[str, list[float]]:
     """Compute percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
 
-    Resamples lacking one class are skipped for ROC-AUC. Returns `{metric: [low, high]}`.
+    Resamples lacking one class are skipped, because sensitivity, specificity and
+    ROC-AUC need both. Returns `{metric: [low, high]}`.
     """
     labels, fracture_probabilities, groups = (np.asarray(value) for value in (labels, fracture_probabilities, groups))
     is_fracture = (labels == POSITIVE_INDEX).astype(int)
@@ -82,10 +83,13 @@ def bootstrap_intervals(
     for _ in range(num_resamples):
         chosen = rng.integers(0, len(names), size=len(names))
         indices = np.concatenate([members[index] for index in chosen])
+        positives = is_fracture[indices].sum()
+        if positives == 0 or positives == len(indices):
+            # Sensitivity, specificity and ROC-AUC are undefined without both classes.
+            continue
         values = compute(fracture_probabilities[indices], is_fracture[indices], threshold)
         for name in INTERVAL_METRICS:
-            if not np.isnan(values[name]):
-                samples[name].append(values[name])
+            samples[name].append(values[name])
 
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {
