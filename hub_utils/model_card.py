@@ -32,7 +32,7 @@ and must not be used for diagnosis.
 The official val split of the original set contains copies of only 13 source
 radiographs, so its numbers vary a lot between runs and checkpoints.
 
-## Use
+{attribution}## Use
 
 ```python
 from bone_fracture import FracturePredictor
@@ -43,6 +43,35 @@ print(predictor.predict("xray.jpg").probabilities)
 """
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+
+FRACATLAS_ATTRIBUTION = """## FracAtlas attribution
+
+This model was trained or evaluated on FracAtlas (Abedeen et al., "FracAtlas: A
+Dataset for Fracture Classification, Localization and Segmentation of
+Musculoskeletal Radiographs", Scientific Data 10, 521, 2023,
+doi:10.1038/s41597-023-02432-4; data doi:10.6084/m9.figshare.22363012),
+licensed under CC BY 4.0.
+
+"""
+
+# eval_results.json split keys that start with this name are FracAtlas test sets.
+FRACATLAS_PREFIX = "fracatlas"
+
+
+def _dataset_of_split(split: str, dataset_id: str) -> tuple[str, str]:
+    """Return the (type, name) of the data set a split of eval_results.json belongs to."""
+    if split.startswith(FRACATLAS_PREFIX):
+        return "fracatlas", "FracAtlas"
+    return dataset_id, "Bone Fracture Detection using X-rays"
+
+
+def _uses_fracatlas(model_dir: Path, eval_results: dict) -> bool:
+    arguments_path = model_dir / "training_args.json"
+    arguments = json.loads(arguments_path.read_text()) if arguments_path.is_file() else {}
+    train_dir = arguments.get("train_dir", [])
+    sources = [train_dir] if isinstance(train_dir, str) else train_dir
+    trained_on_it = any(Path(str(source).rstrip("/")).name == FRACATLAS_PREFIX for source in sources)
+    return trained_on_it or any(split.startswith(FRACATLAS_PREFIX) for split in eval_results.get("splits", {}))
 
 
 def _evaluation_table(eval_results: dict) -> str:
@@ -81,8 +110,8 @@ def write_model_card(
     entries = [
         EvalResult(
             task_type="image-classification",
-            dataset_type=dataset_id,
-            dataset_name="Bone Fracture Detection using X-rays",
+            dataset_type=_dataset_of_split(split, dataset_id)[0],
+            dataset_name=_dataset_of_split(split, dataset_id)[1],
             dataset_split=split,
             metric_type=name,
             metric_value=round(metrics[name], 4),
@@ -113,6 +142,7 @@ def write_model_card(
             height=processor_config["size"]["height"],
             width=processor_config["size"]["width"],
             evaluation_table=_evaluation_table(eval_results),
+            attribution=FRACATLAS_ATTRIBUTION if _uses_fracatlas(model_dir, eval_results) else "",
         )
     )
     path = model_dir / "README.md"

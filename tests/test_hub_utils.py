@@ -132,3 +132,22 @@ def test_resolve_offline_unknown_repo(tmp_path):
     # HF_HUB_OFFLINE=1 (set in conftest) makes the Hub client read only its cache.
     with pytest.raises(FileNotFoundError, match="someone/not-cached"):
         resolve_model_dir("someone/not-cached", cache_dir=tmp_path)
+
+
+def test_model_card_without_fracatlas_has_no_attribution(model_dir):
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
+    assert "FracAtlas attribution" not in text
+
+
+def test_model_card_attributes_fracatlas_training(model_dir):
+    (model_dir / "training_args.json").write_text(json.dumps({"train_dir": ["data/bone-fracture-xray", "data/fracatlas"]}))
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "both sets").read_text()
+    assert "licensed under CC BY 4.0" in text
+
+
+def test_model_card_names_fracatlas_test_set(model_dir):
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    results["splits"]["fracatlas_test"] = results["splits"]["val"]
+    (model_dir / "eval_results.json").write_text(json.dumps(results))
+    metadata = card_metadata(write_model_card(model_dir, "custom-cnn", "small CNN", "both sets"))
+    assert {"FracAtlas"} < {result["dataset"]["name"] for result in metadata["model-index"][0]["results"]}
