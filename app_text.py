@@ -183,8 +183,8 @@ UI_TEXT = {
             "`roc_curve.png` or `confusion_matrix.png`."
         ),
         "plot_learning_curves": "Learning curves",
-        "plot_roc_curve": "ROC curve (cross-validation)",
-        "plot_confusion_matrix": "Confusion matrix (cross-validation)",
+        "plot_roc_curve": "ROC curve (cross-validation, or the test sets without it)",
+        "plot_confusion_matrix": "Confusion matrix (cross-validation, or the test sets without it)",
         "error_title": "Invalid file",
         "error_no_file": "No file uploaded. Upload a JPEG, PNG or DICOM (.dcm) X-ray first.",
         "error_empty_file": "{file_name} is empty. Upload a JPEG, PNG or DICOM (.dcm) X-ray.",
@@ -366,8 +366,8 @@ UI_TEXT = {
             "`learning_curves.png`, `roc_curve.png`, atau `confusion_matrix.png`."
         ),
         "plot_learning_curves": "Kurva pembelajaran",
-        "plot_roc_curve": "Kurva ROC (validasi silang)",
-        "plot_confusion_matrix": "Matriks konfusi (validasi silang)",
+        "plot_roc_curve": "Kurva ROC (validasi silang, atau set uji bila tanpa validasi silang)",
+        "plot_confusion_matrix": "Matriks konfusi (validasi silang, atau set uji bila tanpa validasi silang)",
         "error_title": "Berkas tidak valid",
         "error_no_file": (
             "Belum ada berkas yang diunggah. Unggah citra sinar-X JPEG, PNG, atau DICOM (.dcm) "

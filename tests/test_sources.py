@@ -17,6 +17,7 @@ from PIL import Image
 
 from bone_fracture import LABELS, XrayImageProcessor
 from bone_fracture.decoding import InvalidImageError, load_grayscale
+from train import plots
 from train.data import (
     find_label_disagreements,
     grouped_holdout_split,
@@ -27,6 +28,7 @@ from train.data import (
     read_body_parts,
     source_name,
 )
+from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.train import main as train_main
 from train.train import parse_args, source_sampling_weights
@@ -299,7 +301,7 @@ def test_two_sources_model_calibrated(two_source_run):
 
 
 @pytest.fixture(scope="module")
-def fracatlas_evaluation(tmp_path_factory, cache_dir):
+def evaluated_model_dir(tmp_path_factory, cache_dir):
     model_dir = tmp_path_factory.mktemp("evaluated") / "custom-cnn"
     shutil.copytree(COMMITTED_MODEL_DIR, model_dir)
     (model_dir / "eval_results.json").unlink()
@@ -314,7 +316,12 @@ def fracatlas_evaluation(tmp_path_factory, cache_dir):
             "--cache_dir", cache_dir,
         ]
     )  # fmt: skip
-    return json.loads((model_dir / "eval_results.json").read_text())["splits"]
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def fracatlas_evaluation(evaluated_model_dir):
+    return json.loads((evaluated_model_dir / "eval_results.json").read_text())["splits"]
 
 
 def test_evaluation_counts_readable_images(fracatlas_evaluation):
@@ -338,3 +345,13 @@ def test_evaluation_per_body_part(fracatlas_evaluation):
 
 def test_evaluation_skips_one_class_body_part(fracatlas_evaluation):
     assert "fracatlas_train_shoulder" not in fracatlas_evaluation
+
+
+def test_evaluation_stores_each_prediction(evaluated_model_dir):
+    predictions = json.loads((evaluated_model_dir / EVAL_PREDICTIONS_FILE).read_text())
+    assert len(predictions["fracatlas_train"]) == 6
+
+
+def test_plots_from_test_set_predictions(evaluated_model_dir):
+    written = plots.main(["--model_dir", str(evaluated_model_dir), "--eval_splits", "fracatlas_train"])
+    assert sorted(path.name for path in written) == ["confusion_matrix.png", "learning_curves.png", "roc_curve.png"]

@@ -2,7 +2,8 @@
 
 Writes the metrics, with 95% bootstrap intervals resampled by group, into
 `eval_results.json` in the model folder, under the name given by
-`--split_name`, next to any splits evaluated before:
+`--split_name`, next to any splits evaluated before, and each image's
+probability into `eval_predictions.json`:
 
     python -m train.evaluate_model --model_dir models/custom-cnn \
         --data_dir ../shared/data/bone-fracture-xray --split validation --split_name val
@@ -32,6 +33,8 @@ from .metrics import bootstrap_intervals, compute_metrics
 logger = logging.getLogger(__name__)
 
 EVAL_RESULTS_FILE = "eval_results.json"
+# Every image's calibrated fracture probability per evaluated split, for the plots.
+EVAL_PREDICTIONS_FILE = "eval_predictions.json"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -133,6 +136,16 @@ def main(argv=None) -> dict:
         leak_free_metrics["removed_images"] = int((~leak_free).sum())
         leak_free_metrics["removed_groups"] = sorted({g for g, keep in zip(split["group"], leak_free) if not keep})
         evaluated[f"{name}_leak_free"] = leak_free_metrics
+
+    predictions_path = model_dir / EVAL_PREDICTIONS_FILE
+    predictions = json.loads(predictions_path.read_text()) if predictions_path.is_file() else {}
+    predictions[name] = [
+        {"file_name": file_name, "group": group, "label": int(label), "fracture_probability": round(float(p), 6)}
+        for file_name, group, label, p in zip(split["file_name"], groups, labels, fracture_probabilities)
+    ]
+    if f"{name}_leak_free" in evaluated:
+        predictions[f"{name}_leak_free"] = [item for item, keep in zip(predictions[name], leak_free) if keep]
+    predictions_path.write_text(json.dumps(predictions, indent=0) + "\n")
 
     results_path = model_dir / EVAL_RESULTS_FILE
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}

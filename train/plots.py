@@ -4,7 +4,9 @@
 
 writes `learning_curves.png` from the model's `training_log.json`, and, from
 the cross-validation folds' test predictions, `roc_curve.png` and
-`confusion_matrix.png` into the model folder.
+`confusion_matrix.png` into the model folder. Without `--cv_dir`, the ROC
+curves and confusion matrices come from the test sets in the model's
+`eval_predictions.json` (`python -m train.evaluate_model`).
 """
 
 import argparse
@@ -21,10 +23,14 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 from bone_fracture import POSITIVE_INDEX  # noqa: E402
 
+from .evaluate_model import EVAL_PREDICTIONS_FILE  # noqa: E402
 from .metrics import compute_metrics, radiograph_level  # noqa: E402
 from .train import TEST_PREDICTIONS_FILE  # noqa: E402
 
 logger = logging.getLogger(__name__)
+
+# Test sets plotted for a model without cross-validation, when evaluated on them.
+DEFAULT_EVAL_SPLITS = ("val_leak_free", "fracatlas_test")
 
 
 def plot_learning_curves(training_log: list[dict], path: Path, title: str) -> Path:
@@ -85,6 +91,32 @@ def plot_confusion_matrix(confusion: dict[str, int], path: Path, title: str) -> 
     return path
 
 
+def plot_confusion_matrices(confusions: dict[str, dict[str, int]], path: Path, title: str) -> Path:
+    """One 2x2 matrix per test set, side by side, true classes as rows, fractured first."""
+    figure, axes = plt.subplots(1, len(confusions), figsize=(4.5 * len(confusions), 4), squeeze=False)
+    for axis, (name, confusion) in zip(axes[0], confusions.items()):
+        matrix = np.array(
+            [
+                [confusion["true_positive"], confusion["false_negative"]],
+                [confusion["false_positive"], confusion["true_negative"]],
+            ]
+        )
+        axis.imshow(matrix, cmap="Blues")
+        for row in range(2):
+            for column in range(2):
+                color = "white" if matrix[row, column] > matrix.max() / 2 else "black"
+                axis.text(column, row, str(matrix[row, column]), ha="center", va="center", color=color, fontsize=14)
+        axis.set(
+            xticks=[0, 1], yticks=[0, 1], xticklabels=["Fractured", "Normal"], yticklabels=["Fractured", "Normal"],
+            xlabel="predicted", ylabel="true", title=name,
+        )  # fmt: skip
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def load_fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Pooled (labels, probabilities, groups) of every fold, and the mean decision threshold of the folds' models."""
     labels, probabilities, groups, thresholds = [], [], [], []
@@ -97,10 +129,38 @@ def load_fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
     return np.array(labels), np.array(probabilities), np.array(groups), float(np.mean(thresholds))
 
 
+def plot_test_sets(model_dir: Path, splits: list[str]) -> list[Path]:
+    """ROC curves and confusion matrices of a model on the test sets in its `eval_predictions.json`."""
+    predictions = json.loads((model_dir / EVAL_PREDICTIONS_FILE).read_text())
+    config = json.loads((model_dir / "config.json").read_text())
+    threshold = config.get("calibration", {}).get("decision_threshold", 0.5)
+    curves, confusions = {}, {}
+    for split in splits:
+        items = predictions.get(split)
+        if not items:
+            logger.info("%s has no predictions for %s; not plotted.", model_dir / EVAL_PREDICTIONS_FILE, split)
+            continue
+        labels = np.array([item["label"] for item in items])
+        probabilities = np.array([item["fracture_probability"] for item in items])
+        curves[split] = (labels, probabilities)
+        confusions[split] = compute_metrics(labels, probabilities, threshold)["confusion_matrix"]
+    if not curves:
+        return []
+    name = model_dir.name
+    return [
+        plot_roc_curves(curves, model_dir / "roc_curve.png", f"{name}: ROC on test sets"),
+        plot_confusion_matrices(
+            confusions, model_dir / "confusion_matrix.png", f"{name} at decision threshold {threshold:.2f}"
+        ),
+    ]
+
+
 def main(argv=None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", type=Path, required=True, help="Model folder; the PNG files are written there.")
     parser.add_argument("--cv_dir", type=Path, default=None, help="Cross-validation folder with fold_*/ results.")
+    parser.add_argument("--eval_splits", nargs="+", default=list(DEFAULT_EVAL_SPLITS),
+                        help="Without --cv_dir: splits of eval_predictions.json to plot.")
     args = parser.parse_args(argv)
 
     name = args.model_dir.name
@@ -118,6 +178,8 @@ def main(argv=None) -> list[Path]:
         written.append(
             plot_confusion_matrix(confusion, args.model_dir / "confusion_matrix.png", f"{name}: cross-validation")
         )
+    elif (args.model_dir / EVAL_PREDICTIONS_FILE).is_file():
+        written += plot_test_sets(args.model_dir, args.eval_splits)
     for path in written:
         logger.info("Wrote %s", path)
     return written
