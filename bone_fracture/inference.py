@@ -49,7 +49,8 @@ class FracturePredictor:
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise FileNotFoundError(f"No config.json in {model_dir}; expected a save_pretrained model folder.")
-        model = AutoModelForImageClassification.from_pretrained(model_dir)
+        # Weights may be stored in half precision to keep the repository small; inference runs in float32.
+        model = AutoModelForImageClassification.from_pretrained(model_dir, dtype=torch.float32)
         processor = XrayImageProcessor.from_pretrained(model_dir)
         logger.info("Loaded %s from %s", type(model).__name__, model_dir)
         return cls(model, processor)

@@ -193,3 +193,23 @@ def test_negative_label_is_other_class():
     from bone_fracture import LABELS, NEGATIVE_LABEL, POSITIVE_LABEL
 
     assert {POSITIVE_LABEL, NEGATIVE_LABEL} == set(LABELS)
+
+
+@pytest.fixture(scope="module")
+def half_precision_dir(tmp_path_factory, predictor):
+    folder = tmp_path_factory.mktemp("float16")
+    half = AutoModelForImageClassification.from_pretrained(COMMITTED_MODEL_DIR, dtype=torch.float16)
+    half.save_pretrained(folder)
+    predictor.processor.save_pretrained(folder)
+    return folder
+
+
+def test_half_precision_weights_load_as_float32(half_precision_dir):
+    model = FracturePredictor.from_pretrained(half_precision_dir).model
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
+
+
+def test_half_precision_weights_predict_alike(half_precision_dir, predictor, fractured_xray):
+    half = FracturePredictor.from_pretrained(half_precision_dir).predict(fractured_xray).probabilities
+    full = predictor.predict(fractured_xray).probabilities
+    assert half["fractured"] == pytest.approx(full["fractured"], abs=0.01)
