@@ -15,7 +15,7 @@ import pytest
 from conftest import COMMITTED_MODEL_DIR, FIXTURES_DIR, XRAY_FOLDER
 from PIL import Image
 
-from bone_fracture import LABELS, XrayImageProcessor
+from bone_fracture import LABELS, FracturePredictor, XrayImageProcessor
 from bone_fracture.decoding import InvalidImageError, load_grayscale
 from train import plots
 from train.data import (
@@ -30,6 +30,8 @@ from train.data import (
 )
 from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
+from train.make_results import load_transfer_rows
+from train.publish import main as publish_main
 from train.train import main as train_main
 from train.train import parse_args, source_sampling_weights
 
@@ -355,3 +357,76 @@ def test_evaluation_stores_each_prediction(evaluated_model_dir):
 def test_plots_from_test_set_predictions(evaluated_model_dir):
     written = plots.main(["--model_dir", str(evaluated_model_dir), "--eval_splits", "fracatlas_train"])
     assert sorted(path.name for path in written) == ["confusion_matrix.png", "learning_curves.png", "roc_curve.png"]
+
+
+# --- publishing a run ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(two_source_run, cache_dir, tmp_path_factory):
+    evaluate_main(
+        ["--model_dir", str(two_source_run), "--data_dir", str(XRAY_FOLDER), "--split_name", "val", "--cache_dir", cache_dir]
+    )
+    evaluate_main(
+        [
+            "--model_dir", str(two_source_run),
+            "--data_dir", str(FRACATLAS_FOLDER),
+            "--id_block_size", "20",
+            "--split", "test",
+            "--split_name", "fracatlas_test",
+            "--cache_dir", cache_dir,
+        ]
+    )  # fmt: skip
+    root = tmp_path_factory.mktemp("published")
+    models_dir, runs_dir = root / "models", root / "runs"
+    common = ["--run_dir", str(two_source_run), "--models_dir", str(models_dir), "--runs_dir", str(runs_dir)]
+    served = publish_main([*common, "--name", "custom-cnn-both", "--half_precision"])
+    reported = publish_main([*common, "--results_only"])
+    return two_source_run, served, reported
+
+
+def test_published_model_loads(published):
+    _, served, _ = published
+    assert FracturePredictor.from_pretrained(served).calibration.temperature > 0
+
+
+def test_published_model_keeps_calibration(published):
+    run_dir, served, _ = published
+    stored = json.loads((run_dir / "config.json").read_text())["calibration"]
+    assert json.loads((served / "config.json").read_text())["calibration"] == stored
+
+
+def test_published_model_half_precision(published):
+    _, served, _ = published
+    assert json.loads((served / "config.json").read_text())["dtype"] == "float16"
+
+
+def test_published_model_card_names_fracatlas(published):
+    _, served, _ = published
+    assert "FracAtlas (CC BY 4.0)" in (served / "README.md").read_text()
+
+
+def test_published_model_plots(published):
+    _, served, _ = published
+    assert (served / "learning_curves.png").is_file()
+
+
+def test_published_eval_results_renamed(published):
+    _, served, _ = published
+    assert json.loads((served / "eval_results.json").read_text())["model"] == "custom-cnn-both"
+
+
+def test_reported_run_has_no_weights(published):
+    _, _, reported = published
+    assert not (reported / "model.safetensors").exists()
+
+
+def test_reported_run_in_transfer_rows(published):
+    _, _, reported = published
+    rows = load_transfer_rows(reported.parent)
+    assert [(row["test_set"], row["trained_on"]) for row in rows] == [("fracatlas_test", ["xray_folder", "fracatlas"])]
+
+
+def test_publish_needs_evaluation(tmp_path):
+    with pytest.raises(FileNotFoundError, match="eval_results.json"):
+        publish_main(["--run_dir", str(tmp_path), "--models_dir", str(tmp_path / "models")])

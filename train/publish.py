@@ -1,0 +1,112 @@
+"""Copy a finished training run into `models/` (served by the app) or `results/runs/` (reported only).
+
+    python -m train.publish --run_dir runs/final/custom-cnn-both --name custom-cnn
+    python -m train.publish --run_dir runs/final/custom-cnn-fracatlas --results_only
+
+A served model gets its weights, configs, evaluation files, plots and a model
+card; `--half_precision` stores the weights as float16, which halves the
+file, and `FracturePredictor` loads them back as float32. A reported run gets
+its evaluation and training files only, for the tables of `train.make_results`.
+"""
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForImageClassification
+
+import bone_fracture  # noqa: F401  (registers the custom CNN with the Auto classes)
+from hub_utils import write_model_card
+
+from . import plots
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODEL_FILES = ("config.json", "preprocessor_config.json")
+RECORD_FILES = (
+    "eval_results.json",
+    "eval_predictions.json",
+    "validation_metrics.json",
+    "training_log.json",
+    "training_args.json",
+    "calibration.json",
+)
+ARCHITECTURES = {
+    "custom_cnn": "small convolutional network (this project's custom CNN)",
+    "mobilenet_v2": "MobileNetV2 (`MobileNetV2ForImageClassification`)",
+    "resnet50": "ResNet50 (`ResNetForImageClassification`)",
+}
+SOURCE_DESCRIPTIONS = {
+    "bone-fracture-xray": 'the train split of the Kaggle set "Bone Fracture Detection using X-rays"',
+    "fracatlas": "FracAtlas (CC BY 4.0), without its grouped test split",
+}
+
+
+def describe_training(arguments: dict) -> str:
+    """One line on the data, epochs and input size of a run, for its model card."""
+    train_dir = arguments["train_dir"]
+    sources = [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
+    data = " and ".join(SOURCE_DESCRIPTIONS.get(source, source) for source in sources)
+    if arguments.get("source_weights"):
+        data += f", drawn with source weights {arguments['source_weights']}"
+    return f"{data}; at most {arguments['num_train_epochs']} epochs at {arguments['image_size']}x{arguments['image_size']} px"
+
+
+def publish(run_dir: Path, destination: Path, half_precision: bool = False, results_only: bool = False) -> Path:
+    """Copy `run_dir` into `destination` and return it; the destination is replaced."""
+    if not (run_dir / "eval_results.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no eval_results.json; run train.evaluate_model on it first.")
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for name in RECORD_FILES:
+        if (run_dir / name).is_file():
+            shutil.copy(run_dir / name, destination / name)
+    results = json.loads((destination / "eval_results.json").read_text())
+    results["model"] = destination.name
+    (destination / "eval_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if results_only:
+        return destination
+
+    dtype = torch.float16 if half_precision else torch.float32
+    model = AutoModelForImageClassification.from_pretrained(run_dir, dtype=dtype)
+    model.save_pretrained(destination)
+    for name in MODEL_FILES[1:]:
+        shutil.copy(run_dir / name, destination / name)
+    plots.main(["--model_dir", str(destination)])
+
+    arguments = json.loads((run_dir / "training_args.json").read_text())
+    write_model_card(
+        destination,
+        model_name=destination.name,
+        architecture=ARCHITECTURES[arguments["model_type"]],
+        training_data=describe_training(arguments),
+        initialisation="random (trained from scratch)" if arguments["init"] == "scratch" else "ImageNet checkpoint",
+    )
+    return destination
+
+
+def main(argv=None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run_dir", type=Path, required=True, help="Output folder of train.train, evaluated.")
+    parser.add_argument("--name", default=None, help="Folder name in the destination (default: the run's).")
+    parser.add_argument("--results_only", action="store_true", help="Copy to results/runs/ without weights.")
+    parser.add_argument("--half_precision", action="store_true", help="Store the weights as float16.")
+    parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models")
+    parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs")
+    args = parser.parse_args(argv)
+
+    name = args.name or args.run_dir.name
+    destination = (args.runs_dir if args.results_only else args.models_dir) / name
+    publish(args.run_dir, destination, half_precision=args.half_precision, results_only=args.results_only)
+    logger.info("Published %s to %s", args.run_dir, destination)
+    return destination
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
