@@ -93,3 +93,54 @@ def test_rerun_skips_scored_folds(cv_run, monkeypatch):
     monkeypatch.setattr(cross_validate.subprocess, "run", lambda command, check: started.append(command))
     cross_validate.main(arguments)
     assert started == []
+
+
+@pytest.fixture
+def two_source_folds(tmp_path):
+    """Two scored folds of a two-source run: FracAtlas blocks hold several radiographs of both classes."""
+    fold_dirs = []
+    for fold in range(2):
+        predictions = []
+        for index in range(8):
+            label = index % 2
+            predictions.append(
+                {
+                    "file_name": f"IMG{fold}{index}.jpg", "split": "train", "source": "fracatlas",
+                    "group": f"fracatlas:ids-{fold}", "radiograph": f"fracatlas:IMG{fold}{index}",
+                    "label": label, "fracture_probability": 0.7 if label == 0 else 0.4,
+                }
+            )  # fmt: skip
+            predictions.append(
+                {
+                    "file_name": f"{index}-rotated1.jpg", "split": "train", "source": "bone-fracture-xray",
+                    "group": f"bone-fracture-xray:{label}/{fold}{index // 4}", "radiograph": f"bone-fracture-xray:{label}/{fold}{index // 4}",
+                    "label": label, "fracture_probability": 0.6 if label == 0 else 0.2,
+                }
+            )  # fmt: skip
+        fold_dir = tmp_path / f"fold_{fold}"
+        fold_dir.mkdir()
+        (fold_dir / "test_predictions.json").write_text(json.dumps({"metrics": {}, "predictions": predictions}))
+        (fold_dir / "training_log.json").write_text(json.dumps([{"epoch_seconds": 1.0}]))
+        fold_dirs.append(fold_dir)
+    return fold_dirs
+
+
+def test_summary_counts_radiographs_not_blocks(two_source_folds):
+    results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
+    # 16 FracAtlas radiographs and 2 x 4 radiographs of the original set.
+    assert results["num_radiographs"] == 24
+
+
+def test_summary_per_source(two_source_folds):
+    results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
+    assert sorted(results["per_source"]) == ["bone-fracture-xray", "fracatlas"]
+
+
+def test_summary_per_source_metrics(two_source_folds):
+    results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
+    assert results["per_source"]["fracatlas"]["mean"]["roc_auc"] == 1.0
+
+
+def test_several_data_dirs_forwarded():
+    args, _ = cross_validate.parse_args(["--data_dir", "a", "b", "--output_dir", "o"])
+    assert args.data_dir == ["a", "b"]

@@ -43,7 +43,9 @@ SUMMARY_METRICS = (*INTERVAL_METRICS, "brier_score", "ece")
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", required=True, help="Image-folder tree or Hub dataset id; all its splits are pooled.")
+    parser.add_argument("--data_dir", required=True, nargs="+",
+                        help="Image-folder trees or Hub dataset ids; all their splits are pooled. With several, "
+                        "pass --id_block_size after `--` as train.train takes it.")
     parser.add_argument("--output_dir", required=True, help="One subfolder per fold, and cv_results.json.")
     parser.add_argument("--num_folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42, help="Seed of the fold assignment and of each run.")
@@ -68,7 +70,7 @@ def run_fold(args, fold_index: int, forwarded: list[str]) -> Path:
 
     command = [
         *shlex.split(args.launcher), "train.train",
-        "--train_dir", args.data_dir,
+        "--train_dir", *args.data_dir,
         "--output_dir", str(fold_dir),
         "--num_folds", str(args.num_folds),
         "--fold_index", str(fold_index),
@@ -104,25 +106,50 @@ def summarise_level(per_fold: list[dict], labels, probabilities, groups) -> dict
 
 
 def summarise(fold_dirs: list[Path], name: str, forwarded: list[str]) -> dict:
-    """Combine the folds' test predictions into `cv_results.json` content."""
-    image_folds, radiograph_folds = [], []
-    all_labels, all_probabilities, all_groups, wall_seconds, epochs = [], [], [], 0.0, []
+    """Combine the folds' test predictions into `cv_results.json` content.
+
+    Radiograph level averages each radiograph's images; predictions written
+    before the `radiograph` field existed use their group, which was the
+    radiograph then. With several sources, `per_source` summarises each at
+    image level.
+    """
+    image_folds, radiograph_folds, source_folds = [], [], {}
+    columns = {key: [] for key in ("label", "fracture_probability", "group", "radiograph", "source")}
+    wall_seconds, epochs = 0.0, []
     for fold_dir in fold_dirs:
         record = json.loads((fold_dir / TEST_PREDICTIONS_FILE).read_text())
-        labels = np.array([item["label"] for item in record["predictions"]])
-        probabilities = np.array([item["fracture_probability"] for item in record["predictions"]])
-        groups = np.array([item["group"] for item in record["predictions"]])
-        image_folds.append(compute_metrics(labels, probabilities))
-        radiograph_folds.append(compute_metrics(*radiograph_level(labels, probabilities, groups)[:2]))
-        all_labels.append(labels)
-        all_probabilities.append(probabilities)
-        all_groups.append(groups)
+        fold = {
+            "label": np.array([item["label"] for item in record["predictions"]]),
+            "fracture_probability": np.array([item["fracture_probability"] for item in record["predictions"]]),
+            "group": np.array([item["group"] for item in record["predictions"]]),
+            "radiograph": np.array([item.get("radiograph", item["group"]) for item in record["predictions"]]),
+            "source": np.array([item.get("source", "") for item in record["predictions"]]),
+        }
+        image_folds.append(compute_metrics(fold["label"], fold["fracture_probability"]))
+        radiograph_folds.append(
+            compute_metrics(*radiograph_level(fold["label"], fold["fracture_probability"], fold["radiograph"])[:2])
+        )
+        for source in sorted(set(fold["source"].tolist())):
+            chosen = fold["source"] == source
+            source_folds.setdefault(source, []).append(
+                compute_metrics(fold["label"][chosen], fold["fracture_probability"][chosen])
+            )
+        for key, values in fold.items():
+            columns[key].append(values)
         log = json.loads((fold_dir / "training_log.json").read_text())
         wall_seconds += sum(entry["epoch_seconds"] for entry in log)
         epochs.append(len(log))
 
-    labels, probabilities, groups = (np.concatenate(values) for values in (all_labels, all_probabilities, all_groups))
-    radiograph_labels, radiograph_probabilities, radiograph_names = radiograph_level(labels, probabilities, groups)
+    labels, probabilities, groups, radiographs, sources = (np.concatenate(values) for values in columns.values())
+    radiograph_labels, radiograph_probabilities, radiograph_names = radiograph_level(labels, probabilities, radiographs)
+    # Bootstrap radiographs in the groups that hold them (FracAtlas id blocks hold several).
+    group_of = dict(zip(radiographs.tolist(), groups.tolist()))
+    radiograph_groups = np.array([group_of[radiograph] for radiograph in radiograph_names])
+    per_source = {}
+    if len(source_folds) > 1:
+        for source, folds in source_folds.items():
+            chosen = sources == source
+            per_source[source] = summarise_level(folds, labels[chosen], probabilities[chosen], groups[chosen])
     return {
         "model": name,
         "num_folds": len(fold_dirs),
@@ -133,8 +160,9 @@ def summarise(fold_dirs: list[Path], name: str, forwarded: list[str]) -> dict:
         "training_wall_seconds": round(wall_seconds, 1),
         "image_level": summarise_level(image_folds, labels, probabilities, groups),
         "radiograph_level": summarise_level(
-            radiograph_folds, radiograph_labels, radiograph_probabilities, radiograph_names
+            radiograph_folds, radiograph_labels, radiograph_probabilities, radiograph_groups
         ),
+        **({"per_source": per_source} if per_source else {}),
     }
 
 

@@ -252,8 +252,9 @@ def main(argv=None):
         train_split = preprocess_dataset(train_split, processor, args.preprocessing_num_workers)
         holdout_split = preprocess_dataset(holdout_split, processor, args.preprocessing_num_workers)
     logger.info(
-        f"Training on {len(train_split)} images from {len(set(train_split['group']))} radiographs; "
-        f"validating on {len(holdout_split)} images from {len(set(holdout_split['group']))} radiographs.",
+        f"Training on {len(train_split)} images from {len(set(train_split['radiograph']))} radiographs "
+        f"in {len(set(train_split['group']))} groups; validating on {len(holdout_split)} images from "
+        f"{len(set(holdout_split['radiograph']))} radiographs in {len(set(holdout_split['group']))} groups.",
         main_process_only=True,
     )
 
@@ -487,9 +488,23 @@ def score_test_fold(output_dir: Path, test_fold, args) -> None:
     test_fold = preprocess_dataset(test_fold, predictor.processor, args.preprocessing_num_workers)
     metrics, probabilities = evaluate_split(predictor, test_fold, args.per_device_eval_batch_size)
     predictions = [
-        {"file_name": name, "split": split, "group": group, "label": int(label), "fracture_probability": float(p)}
-        for name, split, group, label, p in zip(
-            test_fold["file_name"], test_fold["split"], test_fold["group"], test_fold["label"], probabilities
+        {
+            "file_name": name,
+            "split": split,
+            "source": source,
+            "group": group,
+            "radiograph": radiograph,
+            "label": int(label),
+            "fracture_probability": float(p),
+        }
+        for name, split, source, group, radiograph, label, p in zip(
+            test_fold["file_name"],
+            test_fold["split"],
+            test_fold["source"],
+            test_fold["group"],
+            test_fold["radiograph"],
+            test_fold["label"],
+            probabilities,
         )
     ]
     record = {"fold_index": args.fold_index, "num_folds": args.num_folds, "metrics": metrics, "predictions": predictions}
