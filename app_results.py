@@ -399,6 +399,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
     headers = [
         text["column_model"],
         text["column_trained_on"],
+        text["column_input_size"],
         text["column_test_set"],
         text["column_num_images"],
         text["column_roc_auc_ci"],
@@ -412,6 +413,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
                 [
                     f"`{row['model']}`",
                     " + ".join(row["trained_on"]),
+                    "–" if row.get("input_size") is None else str(row["input_size"]),
                     _test_set_name(row["test_set"], text),
                     str(row["num_images"]),
                     _with_interval(row["roc_auc"], row["roc_auc_ci95"]),

@@ -112,6 +112,7 @@ UI_TEXT = {
             "or `fracatlas_test`."
         ),
         "column_trained_on": "Trained on",
+        "column_input_size": "Input (px)",
         "column_test_set": "Test set",
         "column_sensitivity_ci": "Sensitivity (95% CI)",
         "column_specificity_ci": "Specificity (95% CI)",
@@ -294,6 +295,7 @@ UI_TEXT = {
             "`val_leak_free` atau `fracatlas_test`."
         ),
         "column_trained_on": "Dilatih pada",
+        "column_input_size": "Masukan (px)",
         "column_test_set": "Set uji",
         "column_sensitivity_ci": "Sensitivitas (IK 95%)",
         "column_specificity_ci": "Spesifisitas (IK 95%)",

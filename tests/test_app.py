@@ -1141,7 +1141,7 @@ def test_transfer_rows_per_test_set(transfer_models_dir):
 def test_transfer_table_names_training_sources(transfer_models_dir):
     table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
 
-    assert "| `custom-cnn-both` | bone-fracture-xray + fracatlas | FracAtlas grouped test | 588 |" in table
+    assert "| `custom-cnn-both` | bone-fracture-xray + fracatlas | – | FracAtlas grouped test | 588 |" in table
 
 
 def test_transfer_table_intervals(transfer_models_dir):
@@ -1160,7 +1160,7 @@ def test_transfer_table_model_without_training_arguments(tmp_path):
     _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
     table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT["en"])
 
-    assert "| `custom-cnn` | bone-fracture-xray | val, leak-free |" in table
+    assert "| `custom-cnn` | bone-fracture-xray | – | val, leak-free |" in table
 
 
 @pytest.mark.parametrize("language", sorted(UI_TEXT))
@@ -1178,3 +1178,10 @@ def test_transfer_table_skips_malformed_folder(tmp_path):
     _write_eval_results(tmp_path, "broken", json.dumps({"splits": {"fracatlas_test": {"roc_auc": 0.5}}}))
 
     assert app_results.load_transfer_results(tmp_path) == []
+
+
+def test_transfer_table_input_size(transfer_models_dir):
+    (transfer_models_dir / "custom-cnn-both" / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 320, "width": 320}}))
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["id"])
+
+    assert "| bone-fracture-xray + fracatlas | 320 | uji FracAtlas berkelompok |" in table

@@ -197,7 +197,8 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
     """One row per model and test set of the transfer table, from `eval_results.json` in each model folder.
 
     Each row holds `model`, `trained_on` (source names), `test_set` (the split
-    key), `num_images` and, for ROC-AUC, recall (sensitivity) and specificity,
+    key), `input_size` (pixels per side, None if unknown), `num_images` and,
+    for ROC-AUC, recall (sensitivity) and specificity,
     the value and its 95% bootstrap interval (None where the file has none).
     """
     rows = []
@@ -210,10 +211,12 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
                 if metrics is None:
                     continue
                 intervals = metrics.get("intervals", {})
+                processor = _read_json(eval_path.parent / "preprocessor_config.json") or {}
                 rows.append(
                     {
                         "model": eval_path.parent.name,
                         "trained_on": training_sources(eval_path.parent),
+                        "input_size": processor.get("size", {}).get("height"),
                         "test_set": test_set,
                         "num_images": metrics["num_images"],
                         **{key: metrics[key] for key in ("roc_auc", "recall", "specificity")},
@@ -239,12 +242,13 @@ def _value_with_interval(row: dict, key: str) -> str:
 def transfer_table(rows: list[dict]) -> str:
     """Markdown table of each model's ROC-AUC, sensitivity and specificity per test set, with 95% intervals."""
     lines = [
-        "| model | trained on | test set | images | ROC-AUC | sensitivity | specificity |",
-        "|---|---|---|---|---|---|---|",
+        "| model | trained on | input (px) | test set | images | ROC-AUC | sensitivity | specificity |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['model']} | {' + '.join(row['trained_on'])} | {transfer_test_set_title(row['test_set'])} | "
+            f"| {row['model']} | {' + '.join(row['trained_on'])} | {row['input_size'] or '–'} | "
+            f"{transfer_test_set_title(row['test_set'])} | "
             f"{row['num_images']} | {_value_with_interval(row, 'roc_auc')} | {_value_with_interval(row, 'recall')} | "
             f"{_value_with_interval(row, 'specificity')} |"
         )
