@@ -430,3 +430,8 @@ def test_reported_run_in_transfer_rows(published):
 def test_publish_needs_evaluation(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval_results.json"):
         publish_main(["--run_dir", str(tmp_path), "--models_dir", str(tmp_path / "models")])
+
+
+def test_reported_run_keeps_input_size(published):
+    _, _, reported = published
+    assert load_transfer_rows(reported.parent)[0]["input_size"] == 64

@@ -6,7 +6,8 @@
 A served model gets its weights, configs, evaluation files, plots and a model
 card; `--half_precision` stores the weights as float16, which halves the
 file, and `FracturePredictor` loads them back as float32. A reported run gets
-its evaluation and training files only, for the tables of `train.make_results`.
+its evaluation, training and preprocessing files only, for the tables of
+`train.make_results`.
 """
 
 import argparse
@@ -26,7 +27,6 @@ from . import plots
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODEL_FILES = ("config.json", "preprocessor_config.json")
 RECORD_FILES = (
     "eval_results.json",
     "eval_predictions.json",
@@ -34,6 +34,7 @@ RECORD_FILES = (
     "training_log.json",
     "training_args.json",
     "calibration.json",
+    "preprocessor_config.json",
 )
 ARCHITECTURES = {
     "custom_cnn": "small convolutional network (this project's custom CNN)",
@@ -75,8 +76,6 @@ def publish(run_dir: Path, destination: Path, half_precision: bool = False, resu
     dtype = torch.float16 if half_precision else torch.float32
     model = AutoModelForImageClassification.from_pretrained(run_dir, dtype=dtype)
     model.save_pretrained(destination)
-    for name in MODEL_FILES[1:]:
-        shutil.copy(run_dir / name, destination / name)
     plots.main(["--model_dir", str(destination)])
 
     arguments = json.loads((run_dir / "training_args.json").read_text())
