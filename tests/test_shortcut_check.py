@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FIXTURES_DIR
 
 from train.shortcut_check import image_statistics, main, score_test_set
 
@@ -56,3 +57,18 @@ def test_check_writes_report(xray_folder, tmp_path):
     output = tmp_path / "shortcut.json"
     main(["--data_dir", str(xray_folder), "--output_file", str(output), "--cache_dir", str(tmp_path / "cache")])
     assert json.loads(output.read_text())["val"]["num_images"] == 4
+
+
+def test_check_scores_fracatlas_test_split(xray_folder, tmp_path):
+    output = tmp_path / "shortcut.json"
+    fracatlas = FIXTURES_DIR / "fracatlas"
+    main(
+        [
+            "--data_dir", str(xray_folder),
+            "--fracatlas_dir", str(fracatlas),
+            "--output_file", str(output),
+            "--cache_dir", str(tmp_path / "cache"),
+        ]
+    )  # fmt: skip
+    # The fixture's test split: IMG0003309, IMG0003302, IMG0000423 and IMG0000428.
+    assert json.loads(output.read_text())["fracatlas_test"]["num_images"] == 4

@@ -6,10 +6,11 @@ scores as well as a model on a test set, that test set does not measure
 fracture detection. Two scores per test set:
 
 - `trained_on_train`: fitted on the train split, scored on the test set;
-- `within_set`: leave-one-radiograph-out inside the test set, i.e. how far
-  the statistics alone can separate that set's classes.
+- `within_set`: leave-one-group-out inside the test set, i.e. how far the
+  statistics alone can separate that set's classes (None when leaving out a
+  group leaves one class only).
 
-    python -m train.shortcut_check --data_dir path/to/bone-fracture-xray
+    python -m train.shortcut_check --data_dir path/to/bone-fracture-xray --fracatlas_dir path/to/fracatlas
 """
 
 import argparse
@@ -18,6 +19,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from datasets import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
@@ -25,6 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bone_fracture import POSITIVE_INDEX, load_grayscale
+from bone_fracture.decoding import InvalidImageError
 
 from .data import load_radiographs
 
@@ -61,9 +64,20 @@ def score_test_set(train_features, train_labels, test_features, test_labels, tes
     model = _classifier().fit(train_features, is_fracture_train)
     from_train = _positive_probability(model, test_features)
 
-    within = cross_val_predict(
-        _classifier(), test_features, is_fracture, groups=test_groups, cv=LeaveOneGroupOut(), method="predict_proba"
-    )[:, 1]
+    test_groups = np.asarray(test_groups)
+    # Leave-one-group-out needs both classes outside every group.
+    each_fold_has_both = all(
+        len(set(is_fracture[test_groups != group].tolist())) == 2 for group in set(test_groups.tolist())
+    )
+    within_set = None
+    if each_fold_has_both:
+        within = cross_val_predict(
+            _classifier(), test_features, is_fracture, groups=test_groups, cv=LeaveOneGroupOut(), method="predict_proba"
+        )[:, 1]
+        within_set = {
+            "roc_auc": float(roc_auc_score(is_fracture, within)),
+            "accuracy": float(((within >= 0.5) == is_fracture).mean()),
+        }
     return {
         "num_images": int(len(is_fracture)),
         "num_radiographs": int(len(set(test_groups))),
@@ -71,13 +85,35 @@ def score_test_set(train_features, train_labels, test_features, test_labels, tes
             "roc_auc": float(roc_auc_score(is_fracture, from_train)),
             "accuracy": float(((from_train >= 0.5) == is_fracture).mean()),
         },
-        "within_set": {
-            "roc_auc": float(roc_auc_score(is_fracture, within)),
-            "accuracy": float(((within >= 0.5) == is_fracture).mean()),
-        },
+        "within_set": within_set,
         # Darker images ranked as fractured: 1 - AUC of the raw mean.
         "darker_is_fractured_roc_auc": float(1.0 - roc_auc_score(is_fracture, test_features[:, 0])),
     }
+
+
+def source_statistics(source: str, cache_dir: str | None, id_block_size: int = 0):
+    """Return (features, labels, splits, groups) of every decodable image of a data source.
+
+    Images the decoder rejects, such as truncated JPEGs, are left out, as in training.
+    """
+    dataset = load_radiographs(source, cache_dir=cache_dir, id_block_size=id_block_size)
+    dataset = dataset.cast_column("image", Image(decode=False))
+    logger.info("Computing image statistics of %d images of %s", len(dataset), source)
+    features, kept = [], []
+    for index, item in enumerate(dataset["image"]):
+        try:
+            features.append(image_statistics(load_grayscale(item["bytes"] or item["path"])))
+        except InvalidImageError as error:
+            logger.warning("Leaving out %s: %s", dataset[index]["file_name"], error)
+            continue
+        kept.append(index)
+    dataset = dataset.select(kept)
+    return (
+        np.array(features),
+        np.asarray(dataset["label"]),
+        np.asarray(dataset["split"]),
+        np.asarray(dataset["group"]),
+    )
 
 
 def main(argv=None) -> dict:
@@ -85,12 +121,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--data_dir", required=True, help="Image-folder tree with train/ and val/, or a Hub dataset id.")
     parser.add_argument("--output_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
     parser.add_argument("--cache_dir", default=None)
+    parser.add_argument("--fracatlas_dir", default=None,
+                        help="FracAtlas-style source (class folders only): also check its grouped test split, "
+                        "fitted on its train part.")
+    parser.add_argument("--fracatlas_id_block_size", type=int, default=20)
     args = parser.parse_args(argv)
 
-    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir)
-    logger.info("Computing image statistics of %d images", len(dataset))
-    features = np.array([image_statistics(load_grayscale(image)) for image in dataset["image"]])
-    labels, splits, groups = np.asarray(dataset["label"]), np.asarray(dataset["split"]), np.asarray(dataset["group"])
+    features, labels, splits, groups = source_statistics(args.data_dir, args.cache_dir)
 
     train = splits == "train"
     train_groups = set(groups[train])
@@ -106,6 +143,19 @@ def main(argv=None) -> dict:
     for name, selected in test_sets.items():
         results[name] = score_test_set(features[train], labels[train], features[selected], labels[selected], groups[selected])
         logger.info("%s: %s", name, json.dumps(results[name]))
+
+    if args.fracatlas_dir is not None:
+        features, labels, splits, groups = source_statistics(
+            args.fracatlas_dir, args.cache_dir, id_block_size=args.fracatlas_id_block_size
+        )
+        train, test = splits == "train", splits == "test"
+        results["fracatlas_train_darker_is_fractured_roc_auc"] = float(
+            1.0 - roc_auc_score(labels[train] == POSITIVE_INDEX, features[train, 0])
+        )
+        results["fracatlas_test"] = score_test_set(
+            features[train], labels[train], features[test], labels[test], groups[test]
+        )
+        logger.info("fracatlas_test: %s", json.dumps(results["fracatlas_test"]))
 
     args.output_file.parent.mkdir(parents=True, exist_ok=True)
     args.output_file.write_text(json.dumps(results, indent=2) + "\n")
