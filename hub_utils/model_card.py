@@ -70,7 +70,8 @@ def _uses_fracatlas(model_dir: Path, eval_results: dict) -> bool:
     arguments = json.loads(arguments_path.read_text()) if arguments_path.is_file() else {}
     train_dir = arguments.get("train_dir", [])
     sources = [train_dir] if isinstance(train_dir, str) else train_dir
-    trained_on_it = any(Path(str(source).rstrip("/")).name == FRACATLAS_PREFIX for source in sources)
+    # Any source whose folder or Hub name contains "fracatlas", in any case, counts.
+    trained_on_it = any(FRACATLAS_PREFIX in Path(str(source).rstrip("/")).name.lower() for source in sources)
     return trained_on_it or any(split.startswith(FRACATLAS_PREFIX) for split in eval_results.get("splits", {}))
 
 

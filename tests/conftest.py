@@ -37,7 +37,11 @@ COMMITTED_MODEL_DIR = REPO_ROOT / "models" / "custom-cnn"
 def write_dicom(path: Path, pixels: np.ndarray, photometric: str, bits_stored: int, **elements) -> Path:
     """Write `pixels` as an uncompressed DICOM Part 10 file with the given data elements."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import (
+        DigitalXRayImageStorageForPresentation,
+        ExplicitVRLittleEndian,
+        generate_uid,
+    )
 
     file_meta = FileMetaDataset()
     file_meta.MediaStorageSOPClassUID = DigitalXRayImageStorageForPresentation

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 from conftest import (
     COMMITTED_MODEL_DIR,
     CV_RESULTS,
@@ -32,6 +30,8 @@ from conftest import (
     REPO_ROOT,
     write_dicom,
 )
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
@@ -39,7 +39,13 @@ import app_models
 import app_results
 import app_text
 from app_text import CLASS_NAMES, UI_TEXT
-from bone_fracture import LABELS, FracturePredictor, InvalidImageError, Prediction, XrayImageProcessor
+from bone_fracture import (
+    LABELS,
+    FracturePredictor,
+    InvalidImageError,
+    Prediction,
+    XrayImageProcessor,
+)
 from bone_fracture.calibration import Calibration
 from bone_fracture.decoding import MIN_IMAGE_SIDE
 

@@ -9,8 +9,7 @@ import pytest
 from conftest import write_dicom
 from PIL import Image
 
-from bone_fracture import InvalidImageError, load_grayscale
-from bone_fracture import decoding
+from bone_fracture import InvalidImageError, decoding, load_grayscale
 
 EXIF_ORIENTATION_TAG = 0x0112
 

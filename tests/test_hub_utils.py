@@ -6,11 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import COMMITTED_MODEL_DIR
 
 from bone_fracture import FracturePredictor
 from hub_utils import push_model_to_hub, resolve_model_dir, write_model_card
-
-from conftest import COMMITTED_MODEL_DIR
 
 SERVING_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 
@@ -151,3 +150,9 @@ def test_model_card_names_fracatlas_test_set(model_dir):
     (model_dir / "eval_results.json").write_text(json.dumps(results))
     metadata = card_metadata(write_model_card(model_dir, "custom-cnn", "small CNN", "both sets"))
     assert {"FracAtlas"} < {result["dataset"]["name"] for result in metadata["model-index"][0]["results"]}
+
+
+def test_model_card_attributes_fracatlas_in_any_case(model_dir):
+    (model_dir / "training_args.json").write_text(json.dumps({"train_dir": ["data/FracAtlas/"]}))
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "FracAtlas").read_text()
+    assert "licensed under CC BY 4.0" in text

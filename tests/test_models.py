@@ -2,7 +2,11 @@
 
 import pytest
 import torch
-from transformers import AutoModelForImageClassification, ResNetConfig, ResNetForImageClassification
+from transformers import (
+    AutoModelForImageClassification,
+    ResNetConfig,
+    ResNetForImageClassification,
+)
 
 from bone_fracture import LABELS, XrayImageProcessor
 from bone_fracture.models import MODEL_TYPES, build_model, gradcam_target_layer

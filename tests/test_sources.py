@@ -435,3 +435,50 @@ def test_publish_needs_evaluation(tmp_path):
 def test_reported_run_keeps_input_size(published):
     _, _, reported = published
     assert load_transfer_rows(reported.parent)[0]["input_size"] == 64
+
+
+def test_one_class_source_rejected(tmp_path):
+    (tmp_path / "one-class" / "fractured").mkdir(parents=True)
+    shutil.copy(FRACATLAS_FOLDER / "fractured" / "IMG0000156.jpg", tmp_path / "one-class" / "fractured")
+    with pytest.raises(ValueError, match="class folders|classes"):
+        load_radiographs(str(tmp_path / "one-class"), cache_dir=str(tmp_path / "cache"), id_block_size=20)
+
+
+def test_too_few_blocks_for_test_split(tmp_path):
+    for label in LABELS:
+        (tmp_path / "few" / label).mkdir(parents=True)
+        shutil.copy(FRACATLAS_FOLDER / "not_fractured" / "IMG0000158.jpg", tmp_path / "few" / label / f"IMG000015{len(label)}.jpg")
+    with pytest.raises(ValueError, match="needs at least 5"):
+        load_radiographs(str(tmp_path / "few"), cache_dir=str(tmp_path / "cache"), id_block_size=20)
+
+
+def test_negative_block_size_rejected(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--train_dir", "a", "--output_dir", "out", "--id_block_size", "-5"])
+    assert "--id_block_size must be 0" in capsys.readouterr().err
+
+
+def test_evaluation_with_other_block_size_rejected(two_source_run):
+    with pytest.raises(ValueError, match="same value"):
+        evaluate_main(["--model_dir", str(two_source_run), "--data_dir", str(FRACATLAS_FOLDER), "--split", "test"])
+
+
+def test_cross_validation_leaves_carved_test_split_out(tmp_path, cache_dir):
+    fold_dir = tmp_path / "fold"
+    train_main(
+        [
+            "--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER),
+            "--id_block_size", "0", "20",
+            "--output_dir", str(fold_dir),
+            "--cache_dir", cache_dir,
+            "--num_folds", "2", "--fold_index", "0",
+            "--max_train_steps", "1",
+            "--per_device_train_batch_size", "4",
+            "--holdout_fraction", "0.34",
+            "--mixed_precision", "no",
+            "--image_size", "64",
+            "--hidden_sizes", "8", "16",
+        ]
+    )  # fmt: skip
+    predictions = json.loads((fold_dir / "test_predictions.json").read_text())["predictions"]
+    assert "test" not in {item["split"] for item in predictions}

@@ -15,6 +15,7 @@ import torch
 from conftest import XRAY_FOLDER
 
 from bone_fracture import LABELS, FracturePredictor, XrayImageProcessor
+from train import train as train_module
 from train.augment import AugmentationConfig, augment_batch
 from train.data import (
     add_group_column,
@@ -25,7 +26,6 @@ from train.data import (
     source_radiograph_id,
 )
 from train.metrics import compute_metrics
-from train import train as train_module
 from train.train import balanced_class_weights
 from train.train import main as train_main
 

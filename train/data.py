@@ -64,6 +64,10 @@ def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
         dataset = load_dataset(source, cache_dir=cache_dir)
 
     for split, part in dataset.items():
+        if "label" not in part.features:
+            raise ValueError(
+                f"Split {split!r} of {source} has no class folders; expected one folder per class, named {LABELS}."
+            )
         names = tuple(part.features["label"].names)
         if names != LABELS:
             raise ValueError(
@@ -150,6 +154,12 @@ def load_radiographs(
         concatenate_datasets(parts), detect_duplicates=detect_duplicates, id_block_size=id_block_size
     )
     if list(splits) == ["train"]:
+        num_groups, needed = len(set(dataset["group"])), round(1.0 / CARVED_TEST_FRACTION)
+        if num_groups < needed:
+            raise ValueError(
+                f"{source} has {num_groups} groups; carving its test split needs at least {needed}. "
+                f"Check --id_block_size ({id_block_size}): the id is the first run of digits in each file name."
+            )
         _, test_indices = _grouped_split_indices(
             np.asarray(dataset["label"]), dataset["group"], CARVED_TEST_FRACTION, CARVED_TEST_SEED
         )
@@ -224,6 +234,15 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
         _strata(dataset), dataset["group"], holdout_fraction, seed
     )
 
+    if "source" in dataset.column_names and len(set(dataset["source"])) > 1:
+        sources = np.asarray(dataset["source"])
+        for source in sorted(set(sources.tolist())):
+            holdout_labels = set(labels[holdout_indices][sources[holdout_indices] == source].tolist())
+            if len(holdout_labels) < len(LABELS):
+                logger.warning(
+                    "The validation images of source %s hold one class only, so its ROC-AUC is undefined and "
+                    "checkpoint selection relies on the other sources.", source,
+                )
     for side, side_indices in (("training", train_indices), ("holdout", holdout_indices)):
         missing = [LABELS[index] for index in range(len(LABELS)) if index not in labels[side_indices]]
         if missing:
@@ -311,7 +330,11 @@ def preprocess_dataset(dataset: Dataset, processor: XrayImageProcessor, num_proc
         desc="CLAHE + blur + resize",
     )
     if len(enhanced) < before:
-        logger.warning("Left out %d of %d images that could not be decoded.", before - len(enhanced), before)
+        # The map may come from the cache, which skips the per-file warnings above.
+        left_out = sorted(set(dataset["file_name"]) - set(enhanced["file_name"]))
+        logger.warning(
+            "Left out %d of %d images that could not be decoded: %s", before - len(enhanced), before, ", ".join(left_out)
+        )
     return enhanced
 
 

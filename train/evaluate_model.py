@@ -3,7 +3,8 @@
 Writes the metrics, with 95% bootstrap intervals resampled by group, into
 `eval_results.json` in the model folder, under the name given by
 `--split_name`, next to any splits evaluated before, and each image's
-probability into `eval_predictions.json`:
+calibrated fracture probability into `eval_predictions.json` (its `label` is
+the class index: 0 fractured, 1 not_fractured):
 
     python -m train.evaluate_model --model_dir models/custom-cnn \
         --data_dir ../shared/data/bone-fracture-xray --split validation --split_name val
@@ -27,6 +28,7 @@ from .data import (
     load_radiographs,
     preprocess_dataset,
     read_body_parts,
+    source_name,
 )
 from .metrics import bootstrap_intervals, compute_metrics
 
@@ -81,6 +83,26 @@ def split_metrics(predictor: FracturePredictor, labels: np.ndarray, fracture_pro
     return metrics
 
 
+def check_grouping_matches_training(model_dir: Path, data_dir: str, id_block_size: int) -> None:
+    """Raise ValueError when the model trained on this source grouped with another --id_block_size.
+
+    Groups decide the carved test split, so another block size would score
+    the model on images it trained on.
+    """
+    arguments_path = model_dir / "training_args.json"
+    if not arguments_path.is_file():
+        return
+    arguments = json.loads(arguments_path.read_text())
+    sources = arguments["train_dir"] if isinstance(arguments["train_dir"], list) else [arguments["train_dir"]]
+    block_sizes = arguments.get("id_block_size") or [0] * len(sources)
+    for source, block_size in zip(sources, block_sizes):
+        if source_name(source) == source_name(data_dir) and block_size != id_block_size:
+            raise ValueError(
+                f"{model_dir} was trained on {source_name(data_dir)} with --id_block_size {block_size}; "
+                f"evaluate it with the same value (got {id_block_size}), or its test split would hold training images."
+            )
+
+
 def add_intervals(metrics: dict, predictor: FracturePredictor, labels, fracture_probabilities, groups) -> None:
     """Add 95% bootstrap intervals, resampled by group, at the stored decision threshold."""
     metrics["intervals"] = bootstrap_intervals(
@@ -91,6 +113,9 @@ def add_intervals(metrics: dict, predictor: FracturePredictor, labels, fracture_
 def main(argv=None) -> dict:
     args = parse_args(argv)
     model_dir = Path(args.model_dir)
+    check_grouping_matches_training(model_dir, args.data_dir, args.id_block_size)
+    # Read the table first, so a malformed one fails before the images are scored.
+    body_parts = read_body_parts(args.metadata_csv) if args.metadata_csv else None
     predictor = FracturePredictor.from_pretrained(model_dir)
 
     dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir, id_block_size=args.id_block_size)
@@ -113,12 +138,15 @@ def main(argv=None) -> dict:
     if args.metadata_csv:
         for file_name in find_label_disagreements(split["file_name"], split["label"], args.metadata_csv):
             logger.warning("%s: its class folder and %s disagree; the folder's label is used.", file_name, args.metadata_csv)
-        body_parts = read_body_parts(args.metadata_csv)
+        unlisted = [file_name for file_name in split["file_name"] if file_name not in body_parts]
+        if unlisted:
+            logger.warning("%d images are not in %s, counted as body part 'unknown': %s",
+                           len(unlisted), args.metadata_csv, ", ".join(unlisted[:10]))
         parts = np.array([body_parts.get(file_name, "unknown") for file_name in split["file_name"]])
         for part in sorted(set(parts.tolist())):
             chosen = parts == part
             if len(set(labels[chosen].tolist())) < 2:
-                logger.info("Skipping body part %s: its %d images hold one class only.", part, chosen.sum())
+                logger.info("Skipping body part %s: its images (%d) hold one class only.", part, chosen.sum())
                 continue
             part_metrics = split_metrics(predictor, labels[chosen], fracture_probabilities[chosen])
             part_metrics["num_radiographs"] = len(set(np.asarray(split["radiograph"])[chosen].tolist()))

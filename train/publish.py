@@ -47,14 +47,19 @@ SOURCE_DESCRIPTIONS = {
 }
 
 
-def describe_training(arguments: dict) -> str:
-    """One line on the data, epochs and input size of a run, for its model card."""
+def describe_training(arguments: dict, training_log: list[dict], best_epoch: int) -> str:
+    """One line on the data, epochs, wall time and input size of a run, for its model card."""
     train_dir = arguments["train_dir"]
     sources = [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
-    data = " and ".join(SOURCE_DESCRIPTIONS.get(source, source) for source in sources)
+    data = " and ".join(SOURCE_DESCRIPTIONS.get(source.lower(), source) for source in sources)
     if arguments.get("source_weights"):
         data += f", drawn with source weights {arguments['source_weights']}"
-    return f"{data}; at most {arguments['num_train_epochs']} epochs at {arguments['image_size']}x{arguments['image_size']} px"
+    minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0
+    size = arguments["image_size"]
+    return (
+        f"{data}; {len(training_log)} epochs ({minutes:.0f} min), weights of epoch {best_epoch}, "
+        f"{size}x{size} px input"
+    )
 
 
 def publish(run_dir: Path, destination: Path, half_precision: bool = False, results_only: bool = False) -> Path:
@@ -83,7 +88,11 @@ def publish(run_dir: Path, destination: Path, half_precision: bool = False, resu
         destination,
         model_name=destination.name,
         architecture=ARCHITECTURES[arguments["model_type"]],
-        training_data=describe_training(arguments),
+        training_data=describe_training(
+            arguments,
+            json.loads((run_dir / "training_log.json").read_text()),
+            json.loads((run_dir / "validation_metrics.json").read_text())["epoch"],
+        ),
         initialisation="random (trained from scratch)" if arguments["init"] == "scratch" else "ImageNet checkpoint",
     )
     return destination

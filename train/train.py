@@ -125,6 +125,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--num_folds and --fold_index go together.")
     if args.num_folds is not None and not 0 <= args.fold_index < args.num_folds:
         parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
+    if args.id_block_size is not None and min(args.id_block_size) < 0:
+        parser.error("--id_block_size must be 0 (group by radiograph) or a positive block size.")
     for option in ("id_block_size", "source_weights"):
         values = getattr(args, option)
         if values is not None and len(values) != len(args.train_dir):
@@ -213,7 +215,12 @@ def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray, sources: np.n
     metrics["per_source"] = per_source
     # A source whose validation images hold one class has no ROC-AUC; the others decide.
     source_aucs = [values["roc_auc"] for values in per_source.values() if not np.isnan(values["roc_auc"])]
-    metrics["selection_roc_auc"] = float(np.mean(source_aucs)) if source_aucs else metrics["roc_auc"]
+    if source_aucs:
+        metrics["selection_roc_auc"] = float(np.mean(source_aucs))
+    else:
+        # Pooled over sources, ROC-AUC partly rewards telling the sources apart.
+        logger.warning("No source's validation images hold both classes; selecting on the pooled ROC-AUC.")
+        metrics["selection_roc_auc"] = metrics["roc_auc"]
     return metrics
 
 
@@ -245,7 +252,9 @@ def main(argv=None):
         if args.num_folds is None:
             development, test_fold = dataset.filter(lambda split: split == "train", input_columns="split"), None
         else:
-            development, test_fold = grouped_fold_split(dataset, args.num_folds, args.fold_index, args.seed)
+            # A carved test split (FracAtlas) stays out of the folds, so no model ever trains on it.
+            pooled = dataset.filter(lambda split: split != "test", input_columns="split")
+            development, test_fold = grouped_fold_split(pooled, args.num_folds, args.fold_index, args.seed)
         train_split, holdout_split = grouped_holdout_split(development, args.holdout_fraction, args.seed)
         if args.originals_only:
             train_split = keep_source_radiographs(train_split)
