@@ -19,7 +19,7 @@ from accelerate import PartialState
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
-from .data import grouped_holdout_split, load_radiographs, preprocess_dataset
+from .data import grouped_holdout_split, load_sources, preprocess_dataset
 from .metrics import compute_metrics
 from .train import calibrate_model
 
@@ -32,7 +32,8 @@ AUC_TOLERANCE = 1e-3
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", type=Path, required=True)
-    parser.add_argument("--data_dir", required=True, help="The data source the model was trained on.")
+    parser.add_argument("--data_dir", required=True, nargs="+", help="The data sources the model was trained on.")
+    parser.add_argument("--id_block_size", type=int, nargs="+", default=None, help="The training run's --id_block_size.")
     parser.add_argument("--seed", type=int, default=42, help="The training run's --seed.")
     parser.add_argument("--holdout_fraction", type=float, default=0.15, help="The training run's --holdout_fraction.")
     parser.add_argument("--name_groups_only", action="store_true",
@@ -42,7 +43,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     PartialState()  # calibrate_model logs through Accelerate, which needs its state
 
-    dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only)
+    dataset = load_sources(
+        args.data_dir, args.id_block_size, cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only
+    )
     development = dataset.filter(lambda split: split == "train", input_columns="split")
     _, holdout = grouped_holdout_split(development, args.holdout_fraction, args.seed)
 
