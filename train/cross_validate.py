@@ -171,6 +171,7 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     fold_dirs = [run_fold(args, fold_index, forwarded) for fold_index in range(args.num_folds)]
     results = summarise(fold_dirs, args.name or Path(args.output_dir).name, forwarded)
+    results["sources"] = [Path(source.rstrip("/")).name for source in args.data_dir]
 
     output_file = Path(args.output_dir) / CV_RESULTS_FILE
     output_file.write_text(json.dumps(results, indent=2) + "\n")

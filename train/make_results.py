@@ -92,6 +92,12 @@ def describe_recipe(training_arguments: list[str]) -> str:
     return "all rotated copies"
 
 
+def describe_sources(entry: dict) -> str:
+    """Name the sources of a cross-validation run when it pooled several."""
+    sources = entry.get("sources", [])
+    return f"{' + '.join(sources)}: " if len(sources) > 1 else ""
+
+
 def _with_interval(summary: dict, name: str) -> str:
     low, high = summary["ci95_over_folds"][name]
     return f"{summary['mean'][name]:.2f} ({low:.2f}-{high:.2f})"
@@ -109,7 +115,7 @@ def cv_table(cv_results: list[dict]) -> str:
         for level, title in (("image_level", "image"), ("radiograph_level", "radiograph")):
             summary = entry[level]
             lines.append(
-                f"| {entry['model']} | {describe_recipe(entry.get('training_arguments', []))} | {title} | {entry['num_folds']} | {entry['num_images']} | {entry['num_radiographs']} | "
+                f"| {entry['model']} | {describe_sources(entry)}{describe_recipe(entry.get('training_arguments', []))} | {title} | {entry['num_folds']} | {entry['num_images']} | {entry['num_radiographs']} | "
                 f"{_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
                 f"{_with_interval(summary, 'recall')} | {_with_interval(summary, 'specificity')} | {budget} |"
             )
