@@ -144,3 +144,9 @@ def test_summary_per_source_metrics(two_source_folds):
 def test_several_data_dirs_forwarded():
     args, _ = cross_validate.parse_args(["--data_dir", "a", "b", "--output_dir", "o"])
     assert args.data_dir == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_summary_names_sources(cv_run):
+    _, _, results = cv_run
+    assert results["sources"] == ["xray_folder"]
