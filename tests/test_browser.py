@@ -268,6 +268,7 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     expect(page.locator("#comparison-context")).to_contain_text("radiograf sumber")
     expect(page.locator("#comparison-table")).to_contain_text("val, bebas kebocoran")
     expect(page.locator("#baseline-table")).to_contain_text("ResNet50")
+    expect(page.locator("#transfer-table")).to_contain_text("Dilatih pada")
     expect(page.locator("#model-plots img")).to_have_count(3)
     page.wait_for_function(
         "[...document.querySelectorAll('#model-plots img')].every(image => image.complete && image.naturalWidth > 0)"
