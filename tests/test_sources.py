@@ -205,7 +205,7 @@ def test_body_part(file_name, part):
 def test_body_part_table_needs_columns(tmp_path):
     table = tmp_path / "table.csv"
     table.write_text("image_id,fractured\nIMG0000001.jpg,0\n")
-    with pytest.raises(ValueError, match="lacks the columns"):
+    with pytest.raises(ValueError, match="missing the columns"):
         read_body_parts(table)
 
 

@@ -45,7 +45,7 @@ from .grouping import (
 logger = logging.getLogger(__name__)
 
 # A source without a test split gives this share of its groups to one, chosen
-# with a fixed seed, so every model and script sees the same test images.
+# with a fixed seed, so every model and script uses the same test images.
 CARVED_TEST_FRACTION = 0.2
 CARVED_TEST_SEED = 0
 
@@ -240,7 +240,7 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
             holdout_labels = set(labels[holdout_indices][sources[holdout_indices] == source].tolist())
             if len(holdout_labels) < len(LABELS):
                 logger.warning(
-                    "The validation images of source %s hold one class only, so its ROC-AUC is undefined and "
+                    "The validation images of source %s contain one class only, so its ROC-AUC is undefined and "
                     "checkpoint selection relies on the other sources.", source,
                 )
     for side, side_indices in (("training", train_indices), ("holdout", holdout_indices)):
@@ -342,15 +342,15 @@ def read_body_parts(metadata_csv: str | Path) -> dict[str, str]:
     """Map each file name of a FracAtlas-style table to its body part.
 
     The table has an `image_id` column with the file name and one 0/1 column
-    per body part (`hand`, `leg`, `hip`, `shoulder`); rows flagged `mixed` or
-    with several parts are named `mixed`.
+    per body part (`hand`, `leg`, `hip`, `shoulder`). Rows flagged `mixed`, or
+    with several parts, are named `mixed`.
     """
     with open(metadata_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     parts = ["hand", "leg", "hip", "shoulder"]
     missing = [column for column in ["image_id", *parts] if rows and column not in rows[0]]
     if missing:
-        raise ValueError(f"{metadata_csv} lacks the columns {missing}.")
+        raise ValueError(f"{metadata_csv} is missing the columns {missing}.")
     body_parts = {}
     for row in rows:
         flagged = [part for part in parts if row[part] == "1"]

@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
         for part in sorted(set(parts.tolist())):
             chosen = parts == part
             if len(set(labels[chosen].tolist())) < 2:
-                logger.info("Skipping body part %s: its images (%d) hold one class only.", part, chosen.sum())
+                logger.info("Skipping body part %s: its images (%d) contain one class only.", part, chosen.sum())
                 continue
             part_metrics = split_metrics(predictor, labels[chosen], fracture_probabilities[chosen])
             part_metrics["num_radiographs"] = len(set(np.asarray(split["radiograph"])[chosen].tolist()))

@@ -193,8 +193,8 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
 TRANSFER_TEST_SETS = ("val_leak_free", "fracatlas_test")
 TRANSFER_TITLES = {"val_leak_free": "original set, leak-free val", "fracatlas_test": "FracAtlas grouped test"}
 BODY_PART_PREFIX = "fracatlas_test_"
-# Where a model folder has no training_args.json, it predates multi-source
-# training and saw the original set's train split.
+# Sources of a model folder without training_args.json: such models predate
+# multi-source training and were trained on the original set's train split.
 DEFAULT_TRAINING_SOURCES = ["bone-fracture-xray"]
 
 
@@ -210,7 +210,7 @@ def training_sources(model_dir: Path) -> list[str]:
 def load_transfer_rows(*folders: Path) -> list[dict]:
     """One row per model and test set of the transfer table, from `eval_results.json` in each model folder.
 
-    Each row holds `model`, `trained_on` (source names), `test_set` (the split
+    Each row contains `model`, `trained_on` (source names), `test_set` (the split
     key), `input_size` (pixels per side, None if unknown), `num_images` and,
     for ROC-AUC, recall (sensitivity) and specificity,
     the value and its 95% bootstrap interval (None where the file has none).
@@ -336,7 +336,7 @@ def main(argv=None) -> None:
         "split (a fixed fifth of the FracAtlas blocks of 20 ids, never trained on), also per",
         "body part. Sensitivity and specificity at the model's stored decision threshold; 95%",
         "bootstrap intervals resample whole groups (source radiographs, or FracAtlas id blocks).",
-        "Body parts whose test images hold one class only are left out.",
+        "Body parts whose test images contain one class only are left out.",
         "",
         transfer,
         "",

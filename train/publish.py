@@ -4,7 +4,7 @@
     python -m train.publish --run_dir runs/final/custom-cnn-fracatlas --results_only
 
 A served model gets its weights, configs, evaluation files, plots and a model
-card; `--half_precision` stores the weights as float16, which halves the
+card. `--half_precision` stores the weights as float16, which halves the
 file, and `FracturePredictor` loads them back as float32. A reported run gets
 its evaluation, training and preprocessing files only, for the tables of
 `train.make_results`.
@@ -48,7 +48,7 @@ SOURCE_DESCRIPTIONS = {
 
 
 def describe_training(arguments: dict, training_log: list[dict], best_epoch: int) -> str:
-    """One line on the data, epochs, wall time and input size of a run, for its model card."""
+    """Describe the data, epochs, wall time and input size of a run in one line, for its model card."""
     train_dir = arguments["train_dir"]
     sources = [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
     data = " and ".join(SOURCE_DESCRIPTIONS.get(source.lower(), source) for source in sources)

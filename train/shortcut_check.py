@@ -99,15 +99,15 @@ def source_statistics(source: str, cache_dir: str | None, id_block_size: int = 0
     dataset = load_radiographs(source, cache_dir=cache_dir, id_block_size=id_block_size)
     dataset = dataset.cast_column("image", Image(decode=False))
     logger.info("Computing image statistics of %d images of %s", len(dataset), source)
-    features, kept = [], []
+    features, decodable = [], []
     for index, item in enumerate(dataset["image"]):
         try:
             features.append(image_statistics(load_grayscale(item["bytes"] or item["path"])))
         except InvalidImageError as error:
             logger.warning("Leaving out %s: %s", dataset[index]["file_name"], error)
             continue
-        kept.append(index)
-    dataset = dataset.select(kept)
+        decodable.append(index)
+    dataset = dataset.select(decodable)
     return (
         np.array(features),
         np.asarray(dataset["label"]),

@@ -213,7 +213,7 @@ def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray, sources: np.n
         chosen = sources == name
         per_source[name] = compute_metrics(labels[chosen], probabilities[chosen])
     metrics["per_source"] = per_source
-    # A source whose validation images hold one class has no ROC-AUC; the others decide.
+    # A source whose validation images contain one class has no ROC-AUC, so the others decide.
     source_aucs = [values["roc_auc"] for values in per_source.values() if not np.isnan(values["roc_auc"])]
     if source_aucs:
         metrics["selection_roc_auc"] = float(np.mean(source_aucs))
