@@ -4,7 +4,7 @@ The FracAtlas fixtures are eleven real FracAtlas radiographs (CC BY 4.0) from
 six blocks of 20 ids, chosen for what the loader must handle:
 IMG0004076.jpg is a truncated JPEG, IMG0000428.jpg and IMG0002628.jpg carry
 an EXIF orientation, and IMG0003298.jpg sits in `fractured/` while the table
-says `fractured` 0 (its `fracture_count` is 1).
+has `fractured` 0 (its `fracture_count` is 1).
 """
 
 import json
@@ -91,7 +91,8 @@ def test_fracatlas_keeps_every_file(fracatlas):
 
 def test_fracatlas_labels_from_folders(fracatlas):
     labels = {name: LABELS[row["label"]] for name, row in rows_by_file(fracatlas).items()}
-    assert labels["IMG0000156.jpg"] == "fractured" and labels["IMG0000158.jpg"] == "not_fractured"
+    assert labels["IMG0000156.jpg"] == "fractured"
+    assert labels["IMG0000158.jpg"] == "not_fractured"
 
 
 def test_folder_label_wins_over_table(fracatlas):
