@@ -104,6 +104,7 @@ class ModelReliability:
     source: str | None
     roc_auc: float | None = None
     roc_auc_ci95: tuple[float, float] | None = None
+    fracatlas_test_roc_auc: float | None = None
 
 
 @dataclass
@@ -218,18 +219,20 @@ def load_shortcut_check(path: Path) -> ShortcutCheck | None:
 def load_reliability(model_dir: Path) -> ModelReliability:
     """Return the radiograph-level cross-validated ROC-AUC of a model folder, else its leak-free val ROC-AUC.
 
-    Reads `cv_results.json`, then `eval_results.json`. A model folder with
-    neither value gets `ModelReliability(None)`.
+    Reads `cv_results.json`, then `eval_results.json`, and adds the ROC-AUC on
+    the grouped FracAtlas test split where stored. A model folder with neither
+    cross-validation nor leak-free val results gets `ModelReliability(None)`.
     """
+    fracatlas_roc_auc = split_roc_auc(model_dir, "fracatlas_test")
     cv_path = model_dir / CV_RESULTS_FILENAME
     cv_rows = _read_cv_results(cv_path) if cv_path.is_file() else []
     for row in cv_rows:
         if row.level == "radiograph_level" and row.roc_auc is not None:
-            return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95)
+            return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95, fracatlas_roc_auc)
 
     leak_free_roc_auc, _ = validation_roc_auc(model_dir)
     if leak_free_roc_auc is not None:
-        return ModelReliability("val_leak_free", leak_free_roc_auc)
+        return ModelReliability("val_leak_free", leak_free_roc_auc, fracatlas_test_roc_auc=fracatlas_roc_auc)
     return ModelReliability(None)
 
 
@@ -265,6 +268,15 @@ def validation_roc_auc(model_dir: Path) -> tuple[float | None, float | None]:
         return _as_number(values.get("roc_auc")) if isinstance(values, dict) else None
 
     return roc_auc("val_leak_free"), roc_auc("val")
+
+
+def split_roc_auc(model_dir: Path, split: str) -> float | None:
+    """Return the ROC-AUC of one split of a folder's `eval_results.json`, None where missing or malformed."""
+    try:
+        results = json.loads((model_dir / EVAL_RESULTS_FILENAME).read_text(encoding="utf-8"))
+        return _as_number(results["splits"][split]["roc_auc"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def choose_default_model(model_dirs: Mapping[str, Path]) -> str:
@@ -555,6 +567,13 @@ def render_baseline_table(text: Mapping[str, str]) -> str:
 
 def render_reliability(reliability: ModelReliability, text: Mapping[str, str]) -> str:
     """Render a model's measured performance as one line in the language of `text`."""
+    line = _render_main_reliability(reliability, text)
+    if reliability.fracatlas_test_roc_auc is not None:
+        line += " " + text["reliability_fracatlas"].format(roc_auc=f"{reliability.fracatlas_test_roc_auc:.2f}")
+    return line
+
+
+def _render_main_reliability(reliability: ModelReliability, text: Mapping[str, str]) -> str:
     if reliability.source == "cv":
         interval = ""
         if reliability.roc_auc_ci95 is not None:

@@ -60,6 +60,7 @@ UI_TEXT = {
             "cross-validation results are stored."
         ),
         "reliability_none": "Measured performance: not evaluated, because no evaluation results are stored.",
+        "reliability_fracatlas": "On the grouped FracAtlas test split: ROC-AUC {roc_auc}.",
         "screening_flag": (
             "**Flag for review:** the fracture probability is at or above the screening threshold. "
             "A physician or radiologist should check this X-ray for a fracture."
@@ -243,6 +244,7 @@ UI_TEXT = {
             "validasi silang tidak tersimpan."
         ),
         "reliability_none": "Kinerja terukur: belum dievaluasi, karena hasil evaluasi tidak tersimpan.",
+        "reliability_fracatlas": "Pada split uji FracAtlas berkelompok: ROC-AUC {roc_auc}.",
         "screening_flag": (
             "**Tandai untuk ditinjau:** probabilitas fraktur sama dengan atau di atas ambang skrining. "
             "Dokter atau radiolog perlu memeriksa citra sinar-X ini untuk kemungkinan fraktur."

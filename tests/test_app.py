@@ -1191,3 +1191,22 @@ def test_transfer_table_input_size(transfer_models_dir):
     table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["id"])
 
     assert "| bone-fracture-xray + fracatlas | 320 | uji FracAtlas berkelompok |" in table
+
+
+def test_reliability_adds_fracatlas_test(tmp_path):
+    splits = {"val_leak_free": {"roc_auc": 0.61}, "fracatlas_test": {"roc_auc": 0.79}}
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": splits}))
+
+    reliability = app_results.load_reliability(tmp_path / "custom-cnn")
+
+    assert reliability.fracatlas_test_roc_auc == 0.79
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "On the grouped FracAtlas test split: ROC-AUC 0.79."), ("id", "Pada split uji FracAtlas berkelompok: ROC-AUC 0.79.")],
+)
+def test_reliability_line_with_fracatlas(language, expected):
+    reliability = app_results.ModelReliability("val_leak_free", 0.61, fracatlas_test_roc_auc=0.79)
+
+    assert app_results.render_reliability(reliability, UI_TEXT[language]).endswith(expected)
