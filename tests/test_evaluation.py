@@ -79,8 +79,16 @@ def run_make_results(models_dir, tmp_path):
     readme = write_readme(tmp_path / "README.md")
     page = tmp_path / "docs" / "RESULTS.md"
     make_results.main(["--models_dir", str(models_dir), "--readmes", str(readme), "--results_page", str(page),
-                       "--cv_dir", str(tmp_path / "no-cv")])
+                       "--cv_dir", str(tmp_path / "no-cv"), "--runs_dir", str(tmp_path / "no-runs")])
     return readme.read_text(), page.read_text()
+
+
+def test_indonesian_readme_gets_indonesian_table(evaluated_models, tmp_path):
+    readme = write_readme(tmp_path / "README.id.md")
+    make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
+                       "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv"),
+                       "--runs_dir", str(tmp_path / "no-runs")])
+    assert "| CNN kustom (proyek asli, Keras) | val (600 citra) | 600 | 13 |" in readme.read_text()
 
 
 def test_results_table_has_model_row(evaluated_models, tmp_path):

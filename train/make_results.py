@@ -26,6 +26,60 @@ BASELINE_ROWS = [
 ]
 
 
+# Fixed words of the generated tables, per README language ("en" for README.md,
+# "id" for README.id.md). docs/RESULTS.md is English.
+TABLE_WORDS = {
+    "en": {
+        "results_header": "| model | split | images | radiographs | accuracy | precision | recall | F1 | specificity | ROC-AUC |",
+        "this_repository": "this repository",
+        "original_project": "original project, Keras",
+        "custom_cnn": "custom CNN",
+        "val": "val (600 images)",
+        "val_leak_free": "val, leak-free",
+        "cv_header": (
+            "| model | training data | level | folds | images | radiographs | ROC-AUC | accuracy | sensitivity "
+            "| specificity | training budget |"
+        ),
+        "image": "image",
+        "radiograph": "radiograph",
+        "all_copies": "all rotated copies",
+        "originals": "source radiographs, rotated at random, {repeats} draws per epoch",
+        "budget": "{low}-{high} epochs per fold, {minutes:.0f} min in all",
+        "transfer_header": "| model | trained on | input (px) | test set | images | ROC-AUC | sensitivity | specificity |",
+        "original_leak_free": "original set, leak-free val",
+        "fracatlas_test": "FracAtlas grouped test",
+        "fracatlas_part": "FracAtlas test, {part}",
+        "parts": {"mixed": "several parts"},
+    },
+    "id": {
+        "results_header": "| model | split | citra | radiograf | akurasi | presisi | recall | F1 | spesifisitas | ROC-AUC |",
+        "this_repository": "repositori ini",
+        "original_project": "proyek asli, Keras",
+        "custom_cnn": "CNN kustom",
+        "val": "val (600 citra)",
+        "val_leak_free": "val, bebas kebocoran",
+        "cv_header": (
+            "| model | data latih | tingkat | fold | citra | radiograf | ROC-AUC | akurasi | sensitivitas "
+            "| spesifisitas | anggaran pelatihan |"
+        ),
+        "image": "citra",
+        "radiograph": "radiograf",
+        "all_copies": "semua salinan hasil rotasi",
+        "originals": "radiograf sumber, dirotasi acak, {repeats} pengambilan per epoch",
+        "budget": "{low}-{high} epoch per fold, total {minutes:.0f} menit",
+        "transfer_header": "| model | dilatih pada | masukan (px) | set uji | citra | ROC-AUC | sensitivitas | spesifisitas |",
+        "original_leak_free": "val bebas kebocoran, set asli",
+        "fracatlas_test": "uji FracAtlas berkelompok",
+        "fracatlas_part": "uji FracAtlas, {part}",
+        "parts": {"hand": "tangan", "leg": "tungkai", "hip": "panggul", "shoulder": "bahu", "mixed": "beberapa bagian"},
+    },
+}
+
+
+def _rule(header: str) -> str:
+    return "|" + "---|" * (header.count("|") - 1)
+
+
 def _format(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -53,25 +107,24 @@ SPLIT_TITLES = {
 }
 
 
-def results_table(results: list[dict], splits: tuple[str, ...] = ("val", "val_leak_free")) -> str:
+def results_table(results: list[dict], splits: tuple[str, ...] = ("val", "val_leak_free"), language: str = "en") -> str:
     """Markdown table of accuracy, precision, recall, F1, specificity and ROC-AUC per model and split."""
-    lines = [
-        "| model | split | images | radiographs | accuracy | precision | recall | F1 | specificity | ROC-AUC |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    words = TABLE_WORDS[language]
+    lines = [words["results_header"], _rule(words["results_header"])]
     for split in splits:
         for entry in results:
             metrics = entry.get("splits", {}).get(split)
             if metrics is None:
                 continue
             lines.append(
-                f"| {entry['model']} (this repository) | {SPLIT_TITLES.get(split, split)} | {metrics['num_images']} | "
+                f"| {entry['model']} ({words['this_repository']}) | {words.get(split, split)} | {metrics['num_images']} | "
                 f"{metrics.get('num_radiographs', '–')} | {metrics['accuracy']:.2f} | {metrics['precision']:.2f} | "
                 f"{metrics['recall']:.2f} | {metrics['f1']:.2f} | {metrics['specificity']:.2f} | {metrics['roc_auc']:.2f} |"
             )
     for name, accuracy, precision, recall, f1 in BASELINE_ROWS:
+        name = name.replace("original project, Keras", words["original_project"]).replace("custom CNN", words["custom_cnn"])
         lines.append(
-            f"| {name} | {SPLIT_TITLES['val']} | 600 | 13 | {_format(accuracy)} | {_format(precision)} | "
+            f"| {name} | {words['val']} | 600 | 13 | {_format(accuracy)} | {_format(precision)} | "
             f"{_format(recall)} | {_format(f1)} | – | – |"
         )
     return "\n".join(lines)
@@ -82,14 +135,15 @@ def load_cv_results(*folders: Path) -> list[dict]:
     return [json.loads(path.read_text()) for folder in folders for path in sorted(folder.glob("*/cv_results.json"))]
 
 
-def describe_recipe(training_arguments: list[str]) -> str:
+def describe_recipe(training_arguments: list[str], language: str = "en") -> str:
     """Summarise the training data of a cross-validation run from its forwarded arguments."""
+    words = TABLE_WORDS[language]
     if "--originals_only" in training_arguments:
         repeats = "1"
         if "--epoch_repeats" in training_arguments:
             repeats = training_arguments[training_arguments.index("--epoch_repeats") + 1]
-        return f"source radiographs, rotated at random, {repeats} draws per epoch"
-    return "all rotated copies"
+        return words["originals"].format(repeats=repeats)
+    return words["all_copies"]
 
 
 def describe_sources(entry: dict) -> str:
@@ -103,20 +157,19 @@ def _with_interval(summary: dict, name: str) -> str:
     return f"{summary['mean'][name]:.2f} ({low:.2f}-{high:.2f})"
 
 
-def cv_table(cv_results: list[dict]) -> str:
+def cv_table(cv_results: list[dict], language: str = "en") -> str:
     """Markdown table of grouped cross-validation: mean over folds with 95% t intervals."""
-    lines = [
-        "| model | training data | level | folds | images | radiographs | ROC-AUC | accuracy | sensitivity | specificity | training budget |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    words = TABLE_WORDS[language]
+    lines = [words["cv_header"], _rule(words["cv_header"])]
     for entry in cv_results:
         epochs = entry["epochs_per_fold"]
-        budget = f"{min(epochs)}-{max(epochs)} epochs per fold, {entry['training_wall_seconds'] / 60:.0f} min in all"
-        for level, title in (("image_level", "image"), ("radiograph_level", "radiograph")):
-            summary = entry[level]
+        budget = words["budget"].format(low=min(epochs), high=max(epochs), minutes=entry["training_wall_seconds"] / 60)
+        recipe = describe_sources(entry) + describe_recipe(entry.get("training_arguments", []), language)
+        for level in ("image", "radiograph"):
+            summary = entry[f"{level}_level"]
             lines.append(
-                f"| {entry['model']} | {describe_sources(entry)}{describe_recipe(entry.get('training_arguments', []))} | {title} | {entry['num_folds']} | {entry['num_images']} | {entry['num_radiographs']} | "
-                f"{_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
+                f"| {entry['model']} | {recipe} | {words[level]} | {entry['num_folds']} | {entry['num_images']} | "
+                f"{entry['num_radiographs']} | {_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
                 f"{_with_interval(summary, 'recall')} | {_with_interval(summary, 'specificity')} | {budget} |"
             )
     return "\n".join(lines)
@@ -191,7 +244,6 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
 # Test sets of the transfer table: eval_results.json split keys, in table order.
 # FracAtlas body parts follow the grouped test split as `fracatlas_test_<part>`.
 TRANSFER_TEST_SETS = ("val_leak_free", "fracatlas_test")
-TRANSFER_TITLES = {"val_leak_free": "original set, leak-free val", "fracatlas_test": "FracAtlas grouped test"}
 BODY_PART_PREFIX = "fracatlas_test_"
 # Sources of a model folder without training_args.json: such models predate
 # multi-source training and were trained on the original set's train split.
@@ -240,10 +292,13 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
     return rows
 
 
-def transfer_test_set_title(test_set: str) -> str:
+def transfer_test_set_title(test_set: str, language: str = "en") -> str:
+    words = TABLE_WORDS[language]
     if test_set.startswith(BODY_PART_PREFIX):
-        return f"FracAtlas test, {test_set.removeprefix(BODY_PART_PREFIX)}"
-    return TRANSFER_TITLES.get(test_set, test_set)
+        part = test_set.removeprefix(BODY_PART_PREFIX)
+        return words["fracatlas_part"].format(part=words["parts"].get(part, part))
+    titles = {"val_leak_free": words["original_leak_free"], "fracatlas_test": words["fracatlas_test"]}
+    return titles.get(test_set, test_set)
 
 
 def _value_with_interval(row: dict, key: str) -> str:
@@ -253,16 +308,14 @@ def _value_with_interval(row: dict, key: str) -> str:
     return f"{row[key]:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
 
 
-def transfer_table(rows: list[dict]) -> str:
+def transfer_table(rows: list[dict], language: str = "en") -> str:
     """Markdown table of each model's ROC-AUC, sensitivity and specificity per test set, with 95% intervals."""
-    lines = [
-        "| model | trained on | input (px) | test set | images | ROC-AUC | sensitivity | specificity |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    words = TABLE_WORDS[language]
+    lines = [words["transfer_header"], _rule(words["transfer_header"])]
     for row in rows:
         lines.append(
             f"| {row['model']} | {' + '.join(row['trained_on'])} | {row['input_size'] or '–'} | "
-            f"{transfer_test_set_title(row['test_set'])} | "
+            f"{transfer_test_set_title(row['test_set'], language)} | "
             f"{row['num_images']} | {_value_with_interval(row, 'roc_auc')} | {_value_with_interval(row, 'recall')} | "
             f"{_value_with_interval(row, 'specificity')} |"
         )
@@ -293,16 +346,20 @@ def main(argv=None) -> None:
 
     results = load_results(args.models_dir)
     cv_results = load_cv_results(args.models_dir, args.cv_dir)
-    table = results_table(results)
-    cross_validation = cv_table(cv_results) if cv_results else "No cross-validation results yet."
-    transfer = transfer_table(load_transfer_rows(args.models_dir, args.runs_dir))
+    transfer_rows = load_transfer_rows(args.models_dir, args.runs_dir)
     for readme in args.readmes:
-        replace_between_markers(readme, table)
+        # README.id.md gets Indonesian table words; every other README English.
+        language = "id" if readme.name.endswith(".id.md") else "en"
+        replace_between_markers(readme, results_table(results, language=language))
         if "<!-- cv-results:start -->" in readme.read_text():
+            cross_validation = cv_table(cv_results, language) if cv_results else "–"
             replace_between_markers(readme, cross_validation, name="cv-results")
         if "<!-- transfer:start -->" in readme.read_text():
-            replace_between_markers(readme, transfer, name="transfer")
+            replace_between_markers(readme, transfer_table(transfer_rows, language), name="transfer")
         logger.info("Updated %s", readme)
+    table = results_table(results)
+    cross_validation = cv_table(cv_results) if cv_results else "No cross-validation results yet."
+    transfer = transfer_table(transfer_rows)
 
     page = [
         "# Results",
