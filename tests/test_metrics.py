@@ -109,3 +109,12 @@ def test_bootstrap_skips_resamples_without_fractures():
     groups = [f"radiograph-{index}" for index in range(10)]
     low, _ = bootstrap_intervals(labels, probabilities, groups, num_resamples=200)["recall"]
     assert low == 1.0
+
+
+def test_roc_auc_with_ties_matches_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.array([POSITIVE_INDEX, 1 - POSITIVE_INDEX] * 6)
+    probabilities = np.array([0.9, 0.9, 0.7, 0.2, 0.5, 0.5, 0.5, 0.1, 0.3, 0.3, 0.8, 0.6])
+    expected = roc_auc_score(labels == POSITIVE_INDEX, probabilities)
+    assert compute_metrics(labels, probabilities)["roc_auc"] == pytest.approx(expected, abs=1e-12)
