@@ -1,7 +1,7 @@
 """Several data sources: the FracAtlas-style loader, id-block groups, damaged files and mixed training.
 
 The FracAtlas fixtures are eleven real FracAtlas radiographs (CC BY 4.0) from
-six blocks of 20 ids, chosen for what the loader must handle:
+six blocks of 20 ids, chosen for what the loader must handle.
 IMG0004076.jpg is a truncated JPEG, IMG0000428.jpg and IMG0002628.jpg carry
 an EXIF orientation, and IMG0003298.jpg sits in `fractured/` while the table
 has `fractured` 0 (its `fracture_count` is 1).
@@ -55,6 +55,22 @@ def fracatlas(cache_dir):
 @pytest.fixture(scope="module")
 def merged(cache_dir):
     return load_sources([str(XRAY_FOLDER), str(FRACATLAS_FOLDER)], [0, 20], cache_dir=cache_dir)
+
+
+def two_source_arguments(output_dir, cache_dir, *extra: str) -> list[str]:
+    """Build train.train arguments for a tiny two-source run on the fixtures."""
+    return [
+        "--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER),
+        "--id_block_size", "0", "20",
+        "--output_dir", str(output_dir),
+        "--cache_dir", cache_dir,
+        "--per_device_train_batch_size", "4",
+        "--holdout_fraction", "0.34",
+        "--mixed_precision", "no",
+        "--image_size", "64",
+        "--hidden_sizes", "8", "16",
+        *extra,
+    ]  # fmt: skip
 
 
 def rows_by_file(dataset) -> dict[str, dict]:
@@ -266,20 +282,8 @@ def test_source_weights_need_one_per_source(capsys):
 def two_source_run(tmp_path_factory, cache_dir):
     output_dir = tmp_path_factory.mktemp("two-sources") / "model"
     train_main(
-        [
-            "--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER),
-            "--id_block_size", "0", "20",
-            "--source_weights", "1", "1",
-            "--output_dir", str(output_dir),
-            "--cache_dir", cache_dir,
-            "--num_train_epochs", "1",
-            "--per_device_train_batch_size", "4",
-            "--holdout_fraction", "0.34",
-            "--mixed_precision", "no",
-            "--image_size", "64",
-            "--hidden_sizes", "8", "16",
-        ]
-    )  # fmt: skip
+        two_source_arguments(output_dir, cache_dir, "--source_weights", "1", "1", "--num_train_epochs", "1")
+    )
     return output_dir
 
 
@@ -467,19 +471,7 @@ def test_evaluation_with_other_block_size_rejected(two_source_run):
 def test_cross_validation_leaves_carved_test_split_out(tmp_path, cache_dir):
     fold_dir = tmp_path / "fold"
     train_main(
-        [
-            "--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER),
-            "--id_block_size", "0", "20",
-            "--output_dir", str(fold_dir),
-            "--cache_dir", cache_dir,
-            "--num_folds", "2", "--fold_index", "0",
-            "--max_train_steps", "1",
-            "--per_device_train_batch_size", "4",
-            "--holdout_fraction", "0.34",
-            "--mixed_precision", "no",
-            "--image_size", "64",
-            "--hidden_sizes", "8", "16",
-        ]
-    )  # fmt: skip
+        two_source_arguments(fold_dir, cache_dir, "--num_folds", "2", "--fold_index", "0", "--max_train_steps", "1")
+    )
     predictions = json.loads((fold_dir / "test_predictions.json").read_text())["predictions"]
     assert "test" not in {item["split"] for item in predictions}

@@ -260,7 +260,7 @@ def training_sources(model_dir: Path) -> list[str]:
 
 
 def load_transfer_rows(*folders: Path) -> list[dict]:
-    """One row per model and test set of the transfer table, from `eval_results.json` in each model folder.
+    """Read one row per model and test set of the transfer table from `eval_results.json` in each model folder.
 
     Each row contains `model`, `trained_on` (source names), `test_set` (the split
     key), `input_size` (pixels per side, None if unknown), `num_images` and,

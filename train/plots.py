@@ -67,15 +67,14 @@ def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path
     return path
 
 
-def plot_confusion_matrix(confusion: dict[str, int], path: Path, title: str) -> Path:
-    """2x2 matrix with true classes as rows and predicted classes as columns, fractured first."""
+def _draw_confusion_matrix(axis, confusion: dict[str, int], title: str) -> None:
+    """Draw a 2x2 matrix with true classes as rows and predicted classes as columns, fractured first."""
     matrix = np.array(
         [
             [confusion["true_positive"], confusion["false_negative"]],
             [confusion["false_positive"], confusion["true_negative"]],
         ]
     )
-    figure, axis = plt.subplots(figsize=(4.5, 4))
     axis.imshow(matrix, cmap="Blues")
     for row in range(2):
         for column in range(2):
@@ -85,32 +84,20 @@ def plot_confusion_matrix(confusion: dict[str, int], path: Path, title: str) -> 
         xticks=[0, 1], yticks=[0, 1], xticklabels=["Fractured", "Normal"], yticklabels=["Fractured", "Normal"],
         xlabel="predicted", ylabel="true", title=title,
     )  # fmt: skip
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
 
 
-def plot_confusion_matrices(confusions: dict[str, dict[str, int]], path: Path, title: str) -> Path:
-    """One 2x2 matrix per test set, side by side, true classes as rows, fractured first."""
+def plot_confusion_matrix(confusion: dict[str, int], path: Path, title: str) -> Path:
+    """Plot one confusion matrix, fractured first."""
+    return plot_confusion_matrices({title: confusion}, path, title=None)
+
+
+def plot_confusion_matrices(confusions: dict[str, dict[str, int]], path: Path, title: str | None) -> Path:
+    """Plot one confusion matrix per test set, side by side, each titled with its name."""
     figure, axes = plt.subplots(1, len(confusions), figsize=(4.5 * len(confusions), 4), squeeze=False)
     for axis, (name, confusion) in zip(axes[0], confusions.items()):
-        matrix = np.array(
-            [
-                [confusion["true_positive"], confusion["false_negative"]],
-                [confusion["false_positive"], confusion["true_negative"]],
-            ]
-        )
-        axis.imshow(matrix, cmap="Blues")
-        for row in range(2):
-            for column in range(2):
-                color = "white" if matrix[row, column] > matrix.max() / 2 else "black"
-                axis.text(column, row, str(matrix[row, column]), ha="center", va="center", color=color, fontsize=14)
-        axis.set(
-            xticks=[0, 1], yticks=[0, 1], xticklabels=["Fractured", "Normal"], yticklabels=["Fractured", "Normal"],
-            xlabel="predicted", ylabel="true", title=name,
-        )  # fmt: skip
-    figure.suptitle(title)
+        _draw_confusion_matrix(axis, confusion, name)
+    if title is not None:
+        figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

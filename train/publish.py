@@ -57,8 +57,8 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
     minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0
     size = arguments["image_size"]
     return (
-        f"{data}; {len(training_log)} epochs ({minutes:.0f} min), weights of epoch {best_epoch}, "
-        f"{size}x{size} px input"
+        f"{data}.\n- Budget: {len(training_log)} epochs ({minutes:.0f} min), weights of epoch {best_epoch}, "
+        f"{size}x{size} px input."
     )
 
 
