@@ -270,6 +270,8 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     expect(page.locator("#baseline-table")).to_contain_text("ResNet50")
     expect(page.locator("#transfer-table")).to_contain_text("Dilatih pada")
     expect(page.locator("#model-plots img")).to_have_count(3)
+    # The images load lazily, and the tables above can push them below the fold.
+    page.locator("#model-plots").scroll_into_view_if_needed()
     page.wait_for_function(
         "[...document.querySelectorAll('#model-plots img')].every(image => image.complete && image.naturalWidth > 0)"
     )
