@@ -42,31 +42,47 @@ class Calibration:
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature, axis=-1)[:, POSITIVE_INDEX]
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Return the temperature that minimises the negative log-likelihood of `labels`.
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Return the temperature that minimises the (weighted) negative log-likelihood of `labels`.
 
     Searches log(temperature) in [log 0.05, log 20], which covers both
     over-confident (temperature above 1) and under-confident models.
     """
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels)
+    weights = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def negative_log_likelihood(log_temperature: float) -> float:
         log_probabilities = log_softmax(logits / np.exp(log_temperature), axis=-1)
-        return -float(log_probabilities[np.arange(len(labels)), labels].mean())
+        return -float(np.average(log_probabilities[np.arange(len(labels)), labels], weights=weights))
 
     result = minimize_scalar(negative_log_likelihood, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(result.x))
 
 
-def youden_threshold(fracture_probabilities: np.ndarray, is_fracture: np.ndarray) -> float:
-    """Threshold that maximises sensitivity + specificity - 1 on the given images."""
-    candidates = np.unique(fracture_probabilities)
+def source_weights(sources, labels: np.ndarray | None = None) -> np.ndarray:
+    """Per-image weights that give every source the same total weight.
+
+    With `labels`, every (source, label) pair gets the same total weight instead,
+    so a weighted sensitivity is the mean of the per-source sensitivities.
+    """
+    keys = np.asarray(sources, dtype=object)
+    if labels is not None:
+        keys = np.array([f"{source}\t{label}" for source, label in zip(keys, labels)], dtype=object)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
+
+
+def youden_threshold(
+    fracture_probabilities: np.ndarray, is_fracture: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """Threshold that maximises (weighted) sensitivity + specificity - 1 on the given images."""
+    weights = np.ones(len(is_fracture)) if weights is None else np.asarray(weights, dtype=np.float64)
     best_threshold, best_score = 0.5, -np.inf
-    for threshold in candidates:
+    for threshold in np.unique(fracture_probabilities):
         predicted = fracture_probabilities >= threshold
-        sensitivity = predicted[is_fracture].mean()
-        specificity = (~predicted[~is_fracture]).mean()
+        sensitivity = np.average(predicted[is_fracture], weights=weights[is_fracture])
+        specificity = np.average(~predicted[~is_fracture], weights=weights[~is_fracture])
         if sensitivity + specificity - 1 > best_score:
             best_threshold, best_score = float(threshold), sensitivity + specificity - 1
     return best_threshold
@@ -84,13 +100,28 @@ def screening_threshold(
     return float(positives[needed - 1])
 
 
-def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> Calibration:
-    """Fit the temperature, then both thresholds on the calibrated probabilities."""
+def fit_calibration(logits: np.ndarray, labels: np.ndarray, sources=None) -> Calibration:
+    """Fit the temperature, then both thresholds on the calibrated probabilities.
+
+    With `sources`, every data source counts the same however many images it
+    brings: the temperature minimises the source-weighted log-likelihood, the
+    decision threshold maximises the mean over sources of sensitivity +
+    specificity - 1, and the screening threshold keeps the screening
+    sensitivity in every source that has fractured images.
+    """
     labels = np.asarray(labels)
-    temperature = fit_temperature(logits, labels)
+    if sources is None:
+        sources = np.zeros(len(labels), dtype=int)
+    sources = np.asarray(sources, dtype=object)
+    temperature = fit_temperature(logits, labels, source_weights(sources))
     calibration = Calibration(temperature=temperature)
     probabilities = calibration.fracture_probabilities(logits)
     is_fracture = labels == POSITIVE_INDEX
-    calibration.decision_threshold = youden_threshold(probabilities, is_fracture)
-    calibration.screening_threshold = screening_threshold(probabilities, is_fracture)
+    if not is_fracture.any():
+        raise ValueError("Calibration needs at least one fractured image.")
+    calibration.decision_threshold = youden_threshold(probabilities, is_fracture, source_weights(sources, labels))
+    calibration.screening_threshold = min(
+        screening_threshold(probabilities[sources == source], is_fracture[sources == source])
+        for source in np.unique(sources[is_fracture])
+    )
     return calibration

@@ -13,6 +13,7 @@ from bone_fracture.calibration import (
     fit_calibration,
     fit_temperature,
     screening_threshold,
+    source_weights,
     youden_threshold,
 )
 from train.metrics import compute_metrics
@@ -81,6 +82,70 @@ def test_youden_threshold_separates():
     probabilities = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
     is_fracture = np.array([False, False, False, True, True, True])
     assert youden_threshold(probabilities, is_fracture) == pytest.approx(0.7)
+
+
+@pytest.fixture(scope="module")
+def two_sources():
+    """A large source whose fractures score high and a small one whose fractures score lower.
+
+    Pooled, the large source sets both thresholds, and the small source's
+    fractures fall below them.
+    """
+    rng = np.random.default_rng(1)
+    large_labels = np.repeat([0, 1], 1000)
+    large_log_odds = np.where(large_labels == 0, rng.normal(2.0, 1.0, 2000), rng.normal(-2.0, 1.0, 2000))
+    small_labels = np.repeat([0, 1], [20, 80])
+    small_log_odds = np.where(small_labels == 0, rng.normal(-1.0, 0.5, 100), rng.normal(-3.0, 0.5, 100))
+    logits = np.stack([np.concatenate([large_log_odds, small_log_odds]), np.zeros(2100)], axis=1)
+    labels = np.concatenate([large_labels, small_labels])
+    sources = np.array(["large"] * 2000 + ["small"] * 100)
+    return logits, labels, sources
+
+
+def mean_youden_index(probabilities, labels, sources, threshold):
+    scores = []
+    for source in np.unique(sources):
+        chosen = sources == source
+        predicted = probabilities[chosen] >= threshold
+        is_fracture = labels[chosen] == 0
+        scores.append(predicted[is_fracture].mean() + (~predicted[~is_fracture]).mean() - 1)
+    return np.mean(scores)
+
+
+def test_source_weights_equal_per_source():
+    weights = source_weights(np.array(["a", "a", "a", "b"]))
+    assert weights[:3].sum() == pytest.approx(weights[3:].sum())
+
+
+def test_source_weights_equal_per_source_and_label():
+    weights = source_weights(np.array(["a", "a", "a", "b"]), labels=np.array([0, 1, 1, 0]))
+    assert weights.tolist() == pytest.approx([1.0, 0.5, 0.5, 1.0])
+
+
+def test_source_balanced_threshold_raises_mean_youden_index(two_sources):
+    logits, labels, sources = two_sources
+    pooled = fit_calibration(logits, labels)
+    balanced = fit_calibration(logits, labels, sources)
+    pooled_score = mean_youden_index(pooled.fracture_probabilities(logits), labels, sources, pooled.decision_threshold)
+    balanced_score = mean_youden_index(balanced.fracture_probabilities(logits), labels, sources, balanced.decision_threshold)
+    assert balanced_score > pooled_score + 0.1
+
+
+@pytest.mark.parametrize("source", ["large", "small"])
+def test_source_balanced_screening_keeps_sensitivity_per_source(two_sources, source):
+    logits, labels, sources = two_sources
+    calibration = fit_calibration(logits, labels, sources)
+    chosen = (sources == source) & (labels == 0)
+    probabilities = calibration.fracture_probabilities(logits[chosen])
+    assert (probabilities >= calibration.screening_threshold).mean() >= 0.95
+
+
+def test_pooled_screening_misses_small_source(two_sources):
+    logits, labels, sources = two_sources
+    calibration = fit_calibration(logits, labels)
+    chosen = (sources == "small") & (labels == 0)
+    probabilities = calibration.fracture_probabilities(logits[chosen])
+    assert (probabilities >= calibration.screening_threshold).mean() < 0.95
 
 
 def test_calibration_round_trip_config():

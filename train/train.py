@@ -469,17 +469,27 @@ def calibrate_model(output_dir: Path, holdout_split, args) -> None:
         ]
     )
     labels = np.asarray(data["label"])
-    calibration = fit_calibration(logits, labels)
+    sources = np.asarray(list(holdout_split["source"])) if "source" in holdout_split.column_names else None
+    calibration = fit_calibration(logits, labels, sources)
 
     before = compute_metrics(labels, Calibration().fracture_probabilities(logits))
-    after = compute_metrics(labels, calibration.fracture_probabilities(logits), calibration.decision_threshold)
+    probabilities = calibration.fracture_probabilities(logits)
+    after = compute_metrics(labels, probabilities, calibration.decision_threshold)
     predictor.model.config.calibration = calibration.to_dict()
     predictor.model.config.save_pretrained(output_dir)
+    after_keys = ("ece", "brier_score", "roc_auc", "accuracy", "recall", "specificity")
     report = {
         "calibration": calibration.to_dict(),
         "validation_before": {key: before[key] for key in ("ece", "brier_score", "roc_auc", "accuracy")},
-        "validation_after": {key: after[key] for key in ("ece", "brier_score", "roc_auc", "accuracy", "recall", "specificity")},
+        "validation_after": {key: after[key] for key in after_keys},
     }
+    if sources is not None and len(set(sources)) > 1:
+        report["validation_after_per_source"] = {}
+        for source in sorted(set(sources)):
+            chosen = sources == source
+            if len(set(labels[chosen])) == 2:
+                per_source = compute_metrics(labels[chosen], probabilities[chosen], calibration.decision_threshold)
+                report["validation_after_per_source"][source] = {key: per_source[key] for key in after_keys}
     (output_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
     logger.info(
         f"Temperature {calibration.temperature:.3f}: validation ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
