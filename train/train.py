@@ -487,9 +487,15 @@ def calibrate_model(output_dir: Path, holdout_split, args) -> None:
         report["validation_after_per_source"] = {}
         for source in sorted(set(sources)):
             chosen = sources == source
-            if len(set(labels[chosen])) == 2:
-                per_source = compute_metrics(labels[chosen], probabilities[chosen], calibration.decision_threshold)
-                report["validation_after_per_source"][source] = {key: per_source[key] for key in after_keys}
+            per_source = compute_metrics(labels[chosen], probabilities[chosen], calibration.decision_threshold)
+            # A source with one class in the hold-out has no ROC-AUC, and no sensitivity or no specificity.
+            present = set(labels[chosen].tolist())
+            undefined = {"roc_auc"} if len(present) < 2 else set()
+            undefined |= {"recall"} if POSITIVE_INDEX not in present else set()
+            undefined |= {"specificity"} if present == {POSITIVE_INDEX} else set()
+            report["validation_after_per_source"][source] = {
+                key: per_source[key] for key in after_keys if key not in undefined
+            }
     (output_dir / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
     logger.info(
         f"Temperature {calibration.temperature:.3f}: validation ECE {before['ece']:.4f} -> {after['ece']:.4f}, "
