@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app_text import CLASS_NAMES, UI_TEXT
-from train.make_results import BASELINE_ROWS, BODY_PART_PREFIX, load_transfer_rows
+from train.make_results import (
+    BASELINE_ROWS,
+    BODY_PART_PREFIX,
+    load_transfer_rows,
+    screening_pair,
+)
 
 if TYPE_CHECKING:
     from app_models import ModelResult
@@ -417,6 +422,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
         text["column_roc_auc_ci"],
         text["column_sensitivity_ci"],
         text["column_specificity_ci"],
+        text["column_screening_pair"],
     ]
     lines = [markdown_row(headers), markdown_row(["---"] * len(headers))]
     for row in rows:
@@ -431,6 +437,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
                     _with_interval(row["roc_auc"], row["roc_auc_ci95"]),
                     _with_interval(row["recall"], row["recall_ci95"]),
                     _with_interval(row["specificity"], row["specificity_ci95"]),
+                    screening_pair(row.get("screening")),
                 ]
             )
         )

@@ -1121,6 +1121,7 @@ def _transfer_metrics(roc_auc: float, num_images: int) -> dict:
         "specificity": 0.5,
         "num_images": num_images,
         "intervals": {"roc_auc": [roc_auc - 0.1, roc_auc + 0.05], "recall": [0.5, 0.9], "specificity": [0.4, 0.6]},
+        "screening": {"threshold": 0.1, "recall": 0.96, "specificity": 0.31},
     }
 
 
@@ -1154,6 +1155,21 @@ def test_transfer_table_intervals(transfer_models_dir):
     table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
 
     assert "| 0.80 (0.70–0.85) | 0.75 (0.50–0.90) | 0.50 (0.40–0.60) |" in table
+
+
+def test_transfer_table_screening_operating_point(transfer_models_dir):
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
+
+    assert "| 0.50 (0.40–0.60) | 0.96 / 0.31 |" in table
+
+
+def test_transfer_table_without_screening_metrics(tmp_path):
+    metrics = _transfer_metrics(0.5, 494)
+    del metrics["screening"]
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": metrics}}))
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT["en"])
+
+    assert table.endswith("| 0.50 (0.40–0.60) | – |")
 
 
 def test_transfer_table_indonesian_body_part(transfer_models_dir):

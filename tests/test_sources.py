@@ -443,6 +443,12 @@ def test_reported_run_in_transfer_rows(published):
     assert [(row["test_set"], row["trained_on"]) for row in rows] == [("fracatlas_test", ["xray_folder", "fracatlas"])]
 
 
+def test_reported_run_screening_operating_point(published):
+    _, _, reported = published
+    stored = json.loads((reported / "eval_results.json").read_text())["splits"]["fracatlas_test"]["screening"]
+    assert load_transfer_rows(reported.parent)[0]["screening"] == stored
+
+
 def test_publish_needs_evaluation(tmp_path):
     with pytest.raises(FileNotFoundError, match="eval_results.json"):
         publish_main(["--run_dir", str(tmp_path), "--models_dir", str(tmp_path / "models")])
