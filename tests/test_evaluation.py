@@ -188,3 +188,13 @@ def test_recipe_source_radiographs():
 
 def test_recipe_rotated_copies():
     assert make_results.describe_recipe(["--model_type", "custom_cnn"]) == "all rotated copies"
+
+
+def test_selection_table_shows_mean_per_source_auc():
+    entry = {
+        "model": "custom-cnn",
+        "input_size": {"height": 224, "width": 224},
+        "training_log": [{"epoch_seconds": 60.0}, {"epoch_seconds": 60.0}],
+        "selection": {"epoch": 1, "num_images": 1661, "roc_auc": 0.7777, "selection_roc_auc": 0.7985, "accuracy": 0.73},
+    }
+    assert "| 1661 | 0.78 | 0.80 | 0.73 |" in make_results.selection_table([entry])
