@@ -61,7 +61,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray 
 
 
 def source_weights(sources, labels: np.ndarray | None = None) -> np.ndarray:
-    """Per-image weights that give every source the same total weight.
+    """Return per-image weights that give every source the same total weight.
 
     With `labels`, every (source, label) pair gets the same total weight instead,
     so a weighted sensitivity is the mean of the per-source sensitivities.
@@ -76,7 +76,7 @@ def source_weights(sources, labels: np.ndarray | None = None) -> np.ndarray:
 def youden_threshold(
     fracture_probabilities: np.ndarray, is_fracture: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
-    """Threshold that maximises (weighted) sensitivity + specificity - 1 on the given images."""
+    """Return the threshold that maximises (weighted) sensitivity + specificity - 1 on the given images."""
     weights = np.ones(len(is_fracture)) if weights is None else np.asarray(weights, dtype=np.float64)
     best_threshold, best_score = 0.5, -np.inf
     for threshold in np.unique(fracture_probabilities):
@@ -104,10 +104,10 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, sources=None) -> Cal
     """Fit the temperature, then both thresholds on the calibrated probabilities.
 
     With `sources`, every data source counts the same however many images it
-    brings: the temperature minimises the source-weighted log-likelihood, the
-    decision threshold maximises the mean over sources of sensitivity +
-    specificity - 1, and the screening threshold keeps the screening
-    sensitivity in every source that has fractured images.
+    contains. The temperature minimises the source-weighted log-likelihood.
+    The decision threshold maximises the mean over sources of sensitivity +
+    specificity - 1. The screening threshold keeps the screening sensitivity
+    in every source that has fractured images.
     """
     labels = np.asarray(labels)
     if sources is None:
@@ -118,7 +118,10 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, sources=None) -> Cal
     probabilities = calibration.fracture_probabilities(logits)
     is_fracture = labels == POSITIVE_INDEX
     if not is_fracture.any():
-        raise ValueError("Calibration needs at least one fractured image.")
+        raise ValueError(
+            "Calibration needs at least one fractured image, and the validation split has none. "
+            "Hold out more radiographs (--holdout_fraction) or check the class folders."
+        )
     calibration.decision_threshold = youden_threshold(probabilities, is_fracture, source_weights(sources, labels))
     calibration.screening_threshold = min(
         screening_threshold(probabilities[sources == source], is_fracture[sources == source])

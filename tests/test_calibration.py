@@ -78,6 +78,12 @@ def test_screening_needs_fracture():
         screening_threshold(np.array([0.2, 0.4]), np.array([False, False]))
 
 
+def test_calibration_needs_fracture():
+    logits = np.array([[0.0, 1.0], [0.5, 0.2]])
+    with pytest.raises(ValueError, match="validation split has none"):
+        fit_calibration(logits, np.array([1, 1]), np.array(["a", "b"]))
+
+
 def test_youden_threshold_separates():
     probabilities = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
     is_fracture = np.array([False, False, False, True, True, True])

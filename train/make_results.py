@@ -337,7 +337,7 @@ def transfer_table(rows: list[dict], language: str = "en") -> str:
 
 
 def screening_pair(screening: dict | None) -> str:
-    """Sensitivity / specificity at the screening threshold, or a dash."""
+    """Format sensitivity / specificity at the screening threshold, or a dash when missing."""
     if not screening:
         return "–"
     return f"{screening['recall']:.2f} / {screening['specificity']:.2f}"
