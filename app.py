@@ -28,6 +28,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
 from huggingface_hub.errors import HFValidationError  # noqa: E402
 
 from app_models import (  # noqa: E402
@@ -146,10 +147,40 @@ def upload_error(file_path: str | None, error: InvalidImageError | None, languag
     return gr.Error(message, title=text["error_title"], print_exception=False)
 
 
+class DecisionLabel(gr.Label):
+    """A `gr.Label` whose headline class is the model's decision at its stored threshold.
+
+    `gr.Label` names the likelier class, which disagrees with a decision
+    threshold other than 0.5. This one also accepts a ready `LabelData`.
+    """
+
+    def get_block_name(self) -> str:
+        return "label"  # the front end of gr.Label
+
+    def postprocess(self, value):
+        if isinstance(value, LabelData):
+            return value
+        return super().postprocess(value)
+
+
 def class_probabilities(prediction: Prediction, language: str) -> dict[str, float]:
     """Map the prediction's probabilities to the class names shown in `language`."""
     names = CLASS_NAMES[language]
     return {names[label]: prediction.probabilities[label] for label in LABELS}
+
+
+def decision_label(prediction: Prediction, predictor: FracturePredictor, language: str) -> LabelData:
+    """Return the class decided at the model's decision threshold, with every class's probability.
+
+    The classes are listed from the most to the least probable, as `gr.Label` lists them.
+    """
+    threshold = predictor.calibration.decision_threshold
+    decided = label_at_threshold(prediction.probabilities[POSITIVE_LABEL], threshold)
+    probabilities = sorted(class_probabilities(prediction, language).items(), key=lambda item: item[1], reverse=True)
+    return LabelData(
+        label=CLASS_NAMES[language][decided],
+        confidences=[LabelConfidence(label=name, confidence=value) for name, value in probabilities],
+    )
 
 
 def unknown_model_error(model_name: str, model_names: list[str], language: str) -> gr.Error:
@@ -249,8 +280,11 @@ def build_demo(
 
     def predict(
         file_path: str | None, model_name: str | None, request: gr.Request
-    ) -> tuple[dict[str, float], tuple[str, Prediction, str]]:
-        """Classify one X-ray (JPEG, PNG or DICOM) with one model and return the probability of each class.
+    ) -> tuple[LabelData, tuple[str, Prediction, str]]:
+        """Classify one X-ray (JPEG, PNG or DICOM) with one model.
+
+        Returns the class decided at the model's stored decision threshold
+        (`label`) and the calibrated probability of each class (`confidences`).
 
         `model_name` is a model folder name. Without it, the default model
         classifies. Class names are English ("Fractured", "Normal") unless the
@@ -264,7 +298,7 @@ def build_demo(
             prediction = predictor.predict(file_path)
         except InvalidImageError as error:
             raise upload_error(file_path, error, language) from error
-        return class_probabilities(prediction, language), (name, prediction, file_path)
+        return decision_label(prediction, predictor, language), (name, prediction, file_path)
 
     def show_prediction_details(
         model_prediction: tuple[str, Prediction, str] | None, file_path: str | None, request: gr.Request
@@ -362,7 +396,7 @@ def build_demo(
                     classify_button = gr.Button(I18N("classify_button"), variant="primary", elem_id="classify")
                     gr.Examples([[str(path)] for path in example_paths], inputs=[upload], label=I18N("examples_label"))
                 with gr.Column():
-                    result = gr.Label(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
+                    result = DecisionLabel(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
                     prediction_note = gr.Markdown(elem_id="prediction-note")
                     # A Textbox, because an empty gr.Number shows 0 before the first prediction.
                     inference_ms = gr.Textbox(

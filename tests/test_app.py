@@ -18,6 +18,7 @@ import sys
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -861,7 +862,35 @@ def test_predict_fractured_xray(client, fractured_xray):
 
     assert set(confidences) == EXPECTED_CLASSES
     assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-5)
-    assert result["label"] == max(confidences, key=confidences.get)
+
+
+def test_predict_label_is_decision_at_threshold(client, fractured_xray):
+    # The app's default model in these tests is the committed custom CNN.
+    threshold = FracturePredictor.from_pretrained(COMMITTED_MODEL_DIR).calibration.decision_threshold
+    result = client.predict(handle_file(fractured_xray), api_name="/predict")
+    expected = "Fractured" if _confidences(result)["Fractured"] >= threshold else "Normal"
+
+    assert result["label"] == expected
+
+
+@pytest.mark.parametrize("fracture_probability, expected", [(0.4, "Fractured"), (0.2, "Normal")])
+def test_decision_label_follows_threshold(fracture_probability, expected):
+    prediction = app.Prediction(
+        probabilities={"fractured": fracture_probability, "not_fractured": 1 - fracture_probability},
+        steps=None,
+        inference_seconds=0.0,
+    )
+    predictor = SimpleNamespace(calibration=Calibration(decision_threshold=0.3))
+
+    assert app.decision_label(prediction, predictor, "en").label == expected
+
+
+def test_decision_label_lists_likelier_class_first():
+    prediction = app.Prediction(probabilities={"fractured": 0.4, "not_fractured": 0.6}, steps=None, inference_seconds=0.0)
+    predictor = SimpleNamespace(calibration=Calibration(decision_threshold=0.3))
+    confidences = app.decision_label(prediction, predictor, "id").confidences
+
+    assert [entry.label for entry in confidences] == ["Normal", "Fraktur"]
 
 
 def test_predict_dicom_matches_png(client, fractured_xray, tmp_path):

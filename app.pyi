@@ -1,0 +1,550 @@
+"""Gradio app of the bone-fracture X-ray classifier, in English and Indonesian.
+
+Loads every model folder under `models/` at start-up and serves three tabs.
+The first classifies an upload with the selected model, shows its
+preprocessing steps and compares all models on it. The second shows the
+preprocessing pipeline on the example X-rays, and the third the evaluation
+and cross-validation results of the models with their plots. The app is a
+screening aid for medical staff and students, not a medical device and not
+for diagnosis.
+
+Run `python app.py`. The server listens on 127.0.0.1:7860, or on the address
+in GRADIO_SERVER_NAME and GRADIO_SERVER_PORT. FRACTURE_MODELS_DIR selects
+another folder of models, and FRACTURE_MODEL_DIR a model folder or Hub repo id
+to select by default instead of the model with the best validation ROC-AUC.
+Gradio analytics and Hub telemetry are off unless GRADIO_ANALYTICS_ENABLED or
+HF_HUB_DISABLE_TELEMETRY turns them on.
+"""
+
+import html
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+# Uploaded radiographs are medical data, so the app reports no usage unless the environment opts in.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
+from huggingface_hub.errors import HFValidationError  # noqa: E402
+
+from app_models import (  # noqa: E402
+    downscale_for_display,
+    has_stored_calibration,
+    label_at_threshold,
+    load_models,
+    run_all_models,
+)
+from app_results import (  # noqa: E402
+    ModelPlots,
+    ModelReliability,
+    build_translations,
+    comparison_value,
+    find_plots,
+    load_cv_results,
+    load_eval_results,
+    load_reliability,
+    load_shortcut_check,
+    load_transfer_results,
+    render_reliability,
+)
+from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT, pick_language  # noqa: E402
+from bone_fracture import (  # noqa: E402
+    LABELS,
+    POSITIVE_LABEL,
+    FracturePredictor,
+    InvalidImageError,
+    Prediction,
+    PreprocessingSteps,
+)
+from bone_fracture.decoding import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE  # noqa: E402
+from bone_fracture.explain import overlay_heatmap  # noqa: E402
+from hub_utils import resolve_model_dir  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+APP_DIR = Path(__file__).resolve().parent
+MODELS_DIR = APP_DIR / "models"
+EXAMPLES_DIR = APP_DIR / "examples"
+# Written by `python -m train.shortcut_check`.
+SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
+# Evaluated training runs kept for the table across data sets but not served.
+RUNS_DIR = APP_DIR / "results" / "runs"
+
+EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
+
+# Only creates translation keys for component labels. The browser receives
+# the translations that `build_translations` returns and `launch` passes on.
+I18N = gr.I18n(**UI_TEXT)
+
+STEP_TEXT_KEYS = ("step_original", "step_clahe", "step_blurred", "step_model_input")
+
+
+def resolve_models_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Return FRACTURE_MODELS_DIR if it is set, else `models/` next to this file."""
+    override = environ.get("FRACTURE_MODELS_DIR")
+    return Path(override) if override else MODELS_DIR
+
+
+def resolve_default_model(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
+    """Return the local folder and name of the model FRACTURE_MODEL_DIR selects, or None if it is unset.
+
+    FRACTURE_MODEL_DIR is a model folder, returned unchanged, or a Hub repo id,
+    downloaded or read from the Hub cache. The name is the last part of either.
+    Raises `FileNotFoundError` naming the value when it is neither, and also
+    for a repo id that is not in the cache while the Hub cannot be reached.
+    """
+    value = environ.get("FRACTURE_MODEL_DIR")
+    if not value:
+        return None
+    try:
+        model_dir = resolve_model_dir(value)
+    except HFValidationError as error:
+        raise FileNotFoundError(
+            f"FRACTURE_MODEL_DIR {value} is neither an existing model folder nor a valid Hub repo id ({error})."
+        ) from error
+    return model_dir, Path(value).name
+
+
+def _request_language(request: gr.Request | None) -> str:
+    # NOTE: gr.I18n translates only in the browser, and the browser does not send
+    # its chosen locale, so server-side text follows Accept-Language. A language
+    # picked in Gradio's settings panel therefore does not reach error messages
+    # or class names.
+    if request is None:
+        return DEFAULT_LANGUAGE
+    return pick_language(request.headers.get("accept-language"))
+
+
+# Translation key of the message for each `InvalidImageError.reason`.
+ERROR_TEXT_KEYS = {
+    "empty": "error_empty_file",
+    "too_large": "error_too_large",
+    "too_small": "error_too_small",
+    "blank": "error_blank",
+}
+
+
+def upload_error(file_path: str | None, error: InvalidImageError | None, language: str) -> gr.Error:
+    """Log a rejected upload and return the translated `gr.Error` to raise."""
+    text = UI_TEXT[language]
+    if file_path is None:
+        message = text["error_no_file"]
+    else:
+        file_name = Path(file_path).name
+        logger.warning("Rejected upload %s: %s", file_name, error)
+        # gr.Error renders its message as HTML, and the file name comes from the user.
+        fields = {
+            "file_name": html.escape(file_name),
+            "max_megapixels": MAX_IMAGE_PIXELS // 1_000_000,
+            "min_side": MIN_IMAGE_SIDE,
+        }
+        key = ERROR_TEXT_KEYS.get(getattr(error, "reason", None), "error_unreadable_file")
+        message = text[key].format(**fields)
+    return gr.Error(message, title=text["error_title"], print_exception=False)
+
+from gradio.events import Dependency
+
+class DecisionLabel(gr.Label):
+    """A `gr.Label` whose headline class is the model's decision at its stored threshold.
+
+    `gr.Label` names the likelier class, which disagrees with a decision
+    threshold other than 0.5. This one also accepts a ready `LabelData`.
+    """
+
+    def get_block_name(self) -> str:
+        return "label"  # the front end of gr.Label
+
+    def postprocess(self, value):
+        if isinstance(value, LabelData):
+            return value
+        return super().postprocess(value)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def class_probabilities(prediction: Prediction, language: str) -> dict[str, float]:
+    """Map the prediction's probabilities to the class names shown in `language`."""
+    names = CLASS_NAMES[language]
+    return {names[label]: prediction.probabilities[label] for label in LABELS}
+
+
+def decision_label(prediction: Prediction, predictor: FracturePredictor, language: str) -> LabelData:
+    """Return the class decided at the model's decision threshold, with every class's probability.
+
+    The classes are listed from the most to the least probable, as `gr.Label` lists them.
+    """
+    threshold = predictor.calibration.decision_threshold
+    decided = label_at_threshold(prediction.probabilities[POSITIVE_LABEL], threshold)
+    probabilities = sorted(class_probabilities(prediction, language).items(), key=lambda item: item[1], reverse=True)
+    return LabelData(
+        label=CLASS_NAMES[language][decided],
+        confidences=[LabelConfidence(label=name, confidence=value) for name, value in probabilities],
+    )
+
+
+def unknown_model_error(model_name: str, model_names: list[str], language: str) -> gr.Error:
+    """Log a request for a model that is not loaded and return the translated `gr.Error` to raise."""
+    text = UI_TEXT[language]
+    logger.warning("Rejected request for unknown model %r", model_name)
+    # gr.Error renders its message as HTML, and the model name comes from the request.
+    message = text["error_unknown_model"].format(model=html.escape(model_name), models=", ".join(model_names))
+    return gr.Error(message, title=text["error_model_title"], print_exception=False)
+
+
+def render_prediction_note(
+    model_name: str,
+    predictor: FracturePredictor,
+    prediction: Prediction,
+    language: str,
+    reliability: ModelReliability | None = None,
+) -> str:
+    """Render the model's measured performance and thresholds and the screening decision as Markdown.
+
+    Without `reliability`, the note reports the model as not evaluated.
+    """
+    text = UI_TEXT[language]
+    calibration = predictor.calibration
+    fracture_probability = prediction.probabilities[POSITIVE_LABEL]
+    thresholds = {
+        "decision_threshold": f"{calibration.decision_threshold:.3f}",
+        "screening_threshold": f"{calibration.screening_threshold:.3f}",
+        "screening_sensitivity": f"{calibration.screening_sensitivity:.0%}",
+    }
+    threshold_key = "note_thresholds" if has_stored_calibration(predictor) else "note_uncalibrated"
+    label = label_at_threshold(fracture_probability, calibration.decision_threshold)
+    flagged = fracture_probability >= calibration.screening_threshold
+
+    lines = [
+        text["note_model"].format(model=model_name, probability=f"{fracture_probability:.3f}"),
+        render_reliability(reliability or ModelReliability(None), text),
+        text[threshold_key].format(**thresholds),
+        text["note_decision"].format(class_name=CLASS_NAMES[language][label]),
+        text["screening_flag"] if flagged else text["screening_no_flag"],
+    ]
+    return "\n\n".join(lines)
+
+
+def _step_images(steps: PreprocessingSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # The full-size steps of a large radiograph would be tens of megabytes as PNG.
+    display_steps = (downscale_for_display(image) for image in (steps.original, steps.clahe, steps.blurred))
+    return *display_steps, steps.model_input
+
+
+def _example_paths() -> list[Path]:
+    return sorted(path for path in EXAMPLES_DIR.iterdir() if path.suffix.lower() in EXAMPLE_SUFFIXES)
+
+
+def _step_image_row(images: tuple[np.ndarray, ...] | None = None, elem_id: str | None = None) -> list[gr.Image]:
+    """Create one row of four step images, showing `images` if given."""
+    values = images or (None,) * len(STEP_TEXT_KEYS)
+    with gr.Row(elem_id=elem_id):
+        return [
+            gr.Image(value=value, label=I18N(key), image_mode="L", format="png", height=224, interactive=False)
+            for key, value in zip(STEP_TEXT_KEYS, values)
+        ]
+
+
+def _plots_section(plots: list[ModelPlots]) -> None:
+    """Show each model's plots under its name, captioned in the UI language."""
+    gr.Markdown(I18N("plots_heading"))
+    if not plots:
+        gr.Markdown(I18N("no_plots"))
+        return
+    with gr.Column(elem_id="model-plots"):
+        for model_plots in plots:
+            gr.Markdown(f"#### `{model_plots.model}`")
+            with gr.Row():
+                for text_key, path in model_plots.plots:
+                    gr.Image(value=str(path), label=I18N(text_key), type="filepath", interactive=False)
+
+
+def build_demo(
+    predictors: Mapping[str, FracturePredictor],
+    default_model: str,
+    plots: list[ModelPlots] | None = None,
+    reliability: Mapping[str, ModelReliability] | None = None,
+) -> gr.Blocks:
+    """Build the three-tab UI around loaded predictors and their measured performance, keyed by model name."""
+    model_names = list(predictors)
+    reliability = reliability or {}
+    default_predictor = predictors[default_model]
+
+    def select_predictor(model_name: str | None, language: str) -> tuple[str, FracturePredictor]:
+        # gradio_client sends the dropdown's initial value for callers that omit
+        # the model. None or "" selects the default model as well.
+        name = model_name or default_model
+        if name not in predictors:
+            raise unknown_model_error(name, model_names, language)
+        return name, predictors[name]
+
+    def predict(
+        file_path: str | None, model_name: str | None, request: gr.Request
+    ) -> tuple[LabelData, tuple[str, Prediction, str]]:
+        """Classify one X-ray (JPEG, PNG or DICOM) with one model.
+
+        Returns the class decided at the model's stored decision threshold
+        (`label`) and the calibrated probability of each class (`confidences`).
+
+        `model_name` is a model folder name. Without it, the default model
+        classifies. Class names are English ("Fractured", "Normal") unless the
+        request's Accept-Language header prefers Indonesian.
+        """
+        language = _request_language(request)
+        if file_path is None:
+            raise upload_error(None, None, language)
+        name, predictor = select_predictor(model_name, language)
+        try:
+            prediction = predictor.predict(file_path)
+        except InvalidImageError as error:
+            raise upload_error(file_path, error, language) from error
+        return decision_label(prediction, predictor, language), (name, prediction, file_path)
+
+    def show_prediction_details(
+        model_prediction: tuple[str, Prediction, str] | None, file_path: str | None, request: gr.Request
+    ) -> tuple:
+        # A prediction of another file than the one shown, because the upload
+        # changed while the model ran, is cleared with its label.
+        if model_prediction is None or model_prediction[2] != file_path:
+            return clear_prediction_details()
+        name, prediction, _ = model_prediction
+        language = _request_language(request)
+        note = render_prediction_note(name, predictors[name], prediction, language, reliability.get(name))
+        model_input = prediction.steps.model_input
+        heatmap = overlay_heatmap(model_input, predictors[name].explain(model_input))
+        return gr.skip(), note, f"{prediction.inference_seconds * 1000:.1f}", heatmap, *_step_images(prediction.steps)
+
+    def clear_prediction_details() -> tuple:
+        return (None,) * (4 + len(STEP_TEXT_KEYS))
+
+    def show_comparison(compared_file: str | None, file_path: str | None) -> gr.Dataframe:
+        if compared_file is None or compared_file != file_path:
+            return gr.Dataframe(value=None, visible=False)
+        return gr.Dataframe(visible=True)
+
+    def clear_stale_results(
+        file_path: str | None, model_prediction: tuple[str, Prediction, str] | None, compared_file: str | None
+    ) -> tuple:
+        # The change event can run after a click that followed the upload, so
+        # output that already belongs to the file shown stays.
+        if model_prediction is not None and model_prediction[2] == file_path:
+            details = (gr.skip(),) * len(clear_prediction_details())
+        else:
+            details = clear_prediction_details()
+        return *details, show_comparison(compared_file, file_path)
+
+    def clear_stale_steps(file_path: str | None, steps_file: str | None) -> tuple:
+        if steps_file is not None and steps_file == file_path:
+            return (gr.skip(),) * len(STEP_TEXT_KEYS)
+        return (None,) * len(STEP_TEXT_KEYS)
+
+    def compare(file_path: str | None, request: gr.Request) -> tuple[dict[str, list], str]:
+        """Classify one X-ray with every loaded model.
+
+        Returns a table with one row per model: model name, calibrated fracture
+        probability, the class at the model's decision threshold and the
+        inference time in milliseconds.
+        """
+        language = _request_language(request)
+        if file_path is None:
+            raise upload_error(None, None, language)
+        try:
+            results = run_all_models(predictors, file_path)
+        except InvalidImageError as error:
+            raise upload_error(file_path, error, language) from error
+        return comparison_value(results, language), file_path
+
+    def preprocess(file_path: str | None, request: gr.Request) -> tuple[np.ndarray | str, ...]:
+        """Return the preprocessing steps of one X-ray: original, CLAHE, Gaussian blur and model input.
+
+        The original, CLAHE and blurred images are downscaled for display to at
+        most 1024 pixels on the long side. The model input keeps the model's
+        input size.
+        """
+        language = _request_language(request)
+        if file_path is None:
+            raise upload_error(None, None, language)
+        try:
+            steps = default_predictor.processor.preprocess_steps(file_path)
+        except InvalidImageError as error:
+            raise upload_error(file_path, error, language) from error
+        return *_step_images(steps), file_path
+
+    example_paths = _example_paths()
+
+    with gr.Blocks(title=PAGE_TITLE) as demo:
+        gr.Markdown(I18N("app_heading"))
+        gr.Markdown(I18N("disclaimer"), elem_id="disclaimer")
+
+        with gr.Tab(I18N("tab_predict"), id="predict"):
+            gr.Markdown(I18N("predict_intro"))
+            with gr.Row():
+                with gr.Column():
+                    # No file_types, because PACS exports often lack an extension. The
+                    # decoder rejects other files with a translated message, where
+                    # Gradio's own check would show an English one.
+                    upload = gr.File(label=I18N("upload_label"), elem_id="xray-upload")
+                    # Custom values reach `predict`, which rejects unknown names with a
+                    # translated error. Gradio's own check would raise an English message.
+                    model_select = gr.Dropdown(
+                        choices=model_names,
+                        value=default_model,
+                        label=I18N("model_label"),
+                        allow_custom_value=True,
+                        elem_id="model-select",
+                    )
+                    classify_button = gr.Button(I18N("classify_button"), variant="primary", elem_id="classify")
+                    gr.Examples([[str(path)] for path in example_paths], inputs=[upload], label=I18N("examples_label"))
+                with gr.Column():
+                    result = DecisionLabel(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
+                    prediction_note = gr.Markdown(elem_id="prediction-note")
+                    # A Textbox, because an empty gr.Number shows 0 before the first prediction.
+                    inference_ms = gr.Textbox(
+                        label=I18N("inference_time_label"), interactive=False, elem_id="inference-time"
+                    )
+                    heatmap_image = gr.Image(
+                        label=I18N("heatmap_label"), format="png", height=224, interactive=False, elem_id="heatmap"
+                    )
+            compare_button = gr.Button(I18N("compare_button"), elem_id="compare")
+            # Hidden until filled, because an empty Dataframe shows numbered placeholder headers.
+            compare_table = gr.Dataframe(
+                label=I18N("compare_table_label"), interactive=False, visible=False, elem_id="compare-table"
+            )
+            gr.Markdown(I18N("steps_heading"))
+            step_images = _step_image_row(elem_id="prediction-steps")
+            last_prediction = gr.State()
+            compared_file = gr.State()
+
+        with gr.Tab(I18N("tab_preprocessing"), id="preprocessing"):
+            gr.Markdown(I18N("preprocessing_intro"))
+            gr.Markdown(I18N("parameters_table"))
+            gr.Markdown(I18N("example_steps_heading"))
+            for index, path in enumerate(example_paths):
+                with gr.Accordion(path.name, open=index == 0):
+                    _step_image_row(_step_images(default_predictor.processor.preprocess_steps(path)))
+            gr.Markdown(I18N("own_image_heading"))
+            own_upload = gr.File(label=I18N("upload_label"))
+            show_steps_button = gr.Button(I18N("show_steps_button"))
+            own_step_images = _step_image_row()
+            steps_file = gr.State()
+
+        with gr.Tab(I18N("tab_comparison"), id="comparison"):
+            gr.Markdown(I18N("comparison_intro"))
+            gr.Markdown(I18N("comparison_context"), elem_id="comparison-context")
+            gr.Markdown(I18N("comparison_table"), elem_id="comparison-table")
+            gr.Markdown(I18N("baseline_table"), elem_id="baseline-table")
+            gr.Markdown(I18N("cv_heading"))
+            gr.Markdown(I18N("cv_intro"))
+            gr.Markdown(I18N("cv_table"), elem_id="cv-table")
+            gr.Markdown(I18N("transfer_heading"))
+            gr.Markdown(I18N("transfer_intro"))
+            gr.Markdown(I18N("transfer_table"), elem_id="transfer-table")
+            _plots_section(plots or [])
+
+        # API clients do not receive State outputs, so /predict returns the
+        # probabilities alone. The browser then shows the thresholds, timing
+        # and steps from the stored prediction without decoding the image again.
+        # "always_last" runs a click made during a prediction once it ends, instead of dropping it.
+        classify_event = classify_button.click(
+            predict,
+            inputs=[upload, model_select],
+            outputs=[result, last_prediction],
+            api_name="predict",
+            trigger_mode="always_last",
+        )
+        classify_event.success(
+            show_prediction_details,
+            inputs=[last_prediction, upload],
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images],
+            api_visibility="private",
+        )
+        # Without this, a rejected upload would leave the previous image's result on screen.
+        classify_event.failure(
+            clear_prediction_details,
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images],
+            api_visibility="private",
+        )
+        compare_event = compare_button.click(
+            compare,
+            inputs=[upload],
+            outputs=[compare_table, compared_file],
+            api_name="compare",
+            trigger_mode="always_last",
+        )
+        compare_event.success(
+            show_comparison, inputs=[compared_file, upload], outputs=[compare_table], api_visibility="private"
+        )
+        compare_event.failure(
+            lambda: gr.Dataframe(value=None, visible=False), outputs=[compare_table], api_visibility="private"
+        )
+        # A new or cleared upload removes the previous image's output. A run
+        # that started before the change still ends, so the handlers above
+        # also compare the file it ran on with the one shown. Gradio's
+        # `cancels` is not used, because in Gradio 6.31 it also cancelled a
+        # Classify click made right after an upload.
+        upload.change(
+            clear_stale_results,
+            inputs=[upload, last_prediction, compared_file],
+            outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images, compare_table],
+            api_visibility="private",
+        )
+
+        steps_event = show_steps_button.click(
+            preprocess,
+            inputs=[own_upload],
+            outputs=[*own_step_images, steps_file],
+            api_name="preprocess",
+            trigger_mode="always_last",
+        )
+        # As above, for the steps of the preprocessing tab.
+        for trigger in (own_upload.change, steps_event.success):
+            trigger(
+                clear_stale_steps, inputs=[own_upload, steps_file], outputs=own_step_images, api_visibility="private"
+            )
+
+    return demo
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request Gradio makes to itself at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    models_dir = resolve_models_dir()
+    try:
+        default_model_dir, default_model_name = resolve_default_model() or (None, None)
+        predictors, default_model = load_models(models_dir, default_model_dir, default_model_name)
+    except FileNotFoundError as error:
+        logger.error("Cannot start the app: %s", error)
+        raise SystemExit(1) from error
+    logger.info("Loaded %d models (%s); default: %s", len(predictors), ", ".join(predictors), default_model)
+
+    model_dirs = {name: models_dir / name for name in predictors}
+    if default_model_dir is not None:
+        model_dirs[default_model] = default_model_dir
+    reliability = {name: load_reliability(model_dir) for name, model_dir in model_dirs.items()}
+    eval_rows = load_eval_results(models_dir)
+    cv_rows = load_cv_results(models_dir)
+    plots = find_plots(models_dir)
+    logger.info(
+        "Found %d evaluation rows, %d cross-validation rows and %d models with plots under %s",
+        len(eval_rows), len(cv_rows), len(plots), models_dir,
+    )  # fmt: skip
+
+    demo = build_demo(predictors, default_model, plots, reliability)
+    # server_name and server_port stay unset, so GRADIO_SERVER_NAME and
+    # GRADIO_SERVER_PORT apply. Without them Gradio 6 uses 127.0.0.1 and 7860.
+    shortcut = load_shortcut_check(SHORTCUT_CHECK_PATH)
+    transfer_rows = load_transfer_results(models_dir, RUNS_DIR)
+    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows)
+    demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
+
+
+if __name__ == "__main__":
+    main()
