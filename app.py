@@ -73,6 +73,7 @@ EXAMPLES_DIR = APP_DIR / "examples"
 SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
 # Evaluated training runs kept for the table across data sets but not served.
 RUNS_DIR = APP_DIR / "results" / "runs"
+CV_DIR = APP_DIR / "results" / "cv"
 
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
@@ -524,11 +525,12 @@ def main() -> None:
         model_dirs[default_model] = default_model_dir
     reliability = {name: load_reliability(model_dir) for name, model_dir in model_dirs.items()}
     eval_rows = load_eval_results(models_dir)
-    cv_rows = load_cv_results(models_dir)
+    # Cross-validation runs sit beside the served models (models/*/) or under results/cv/.
+    cv_rows = load_cv_results(models_dir) + load_cv_results(CV_DIR)
     plots = find_plots(models_dir)
     logger.info(
-        "Found %d evaluation rows, %d cross-validation rows and %d models with plots under %s",
-        len(eval_rows), len(cv_rows), len(plots), models_dir,
+        "Found %d evaluation rows, %d cross-validation rows and %d models with plots under %s and %s",
+        len(eval_rows), len(cv_rows), len(plots), models_dir, CV_DIR,
     )  # fmt: skip
 
     demo = build_demo(predictors, default_model, plots, reliability)

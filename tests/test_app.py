@@ -329,6 +329,11 @@ def test_cv_results_loaded(tmp_path):
     assert rows[1].metrics == {"accuracy": 0.76, "recall": 0.73, "specificity": 0.8}
 
 
+def test_committed_cv_runs_load():
+    models = {row.model for row in app_results.load_cv_results(app.CV_DIR)}
+    assert {"custom-cnn-originals", "mobilenet-v2-originals"} <= models
+
+
 def test_cv_table_rows(tmp_path):
     _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
 
