@@ -123,6 +123,7 @@ def _request_language(request: gr.Request | None) -> str:
 # Translation key of the message for each `InvalidImageError.reason`.
 ERROR_TEXT_KEYS = {
     "empty": "error_empty_file",
+    "damaged": "error_damaged_file",
     "too_large": "error_too_large",
     "too_small": "error_too_small",
     "blank": "error_blank",

@@ -194,6 +194,10 @@ UI_TEXT = {
         "error_unreadable_file": (
             "{file_name} could not be read as an X-ray image. Upload a JPEG, PNG or DICOM (.dcm) file."
         ),
+        "error_damaged_file": (
+            "{file_name} is damaged or truncated, so it cannot be decoded completely. Export or copy the "
+            "X-ray again and upload the new file."
+        ),
         "error_too_large": (
             "{file_name} has more than {max_megapixels} megapixels. Downscale it and upload it again."
         ),
@@ -383,6 +387,10 @@ UI_TEXT = {
         "error_unreadable_file": (
             "{file_name} tidak dapat dibaca sebagai citra sinar-X. Unggah berkas JPEG, PNG, atau "
             "DICOM (.dcm)."
+        ),
+        "error_damaged_file": (
+            "{file_name} rusak atau terpotong, sehingga tidak dapat dibaca sepenuhnya. Ekspor atau salin "
+            "ulang citra sinar-X lalu unggah berkas yang baru."
         ),
         "error_too_large": (
             "{file_name} berukuran lebih dari {max_megapixels} megapiksel. Perkecil citra lalu "

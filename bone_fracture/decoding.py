@@ -40,7 +40,7 @@ class InvalidImageError(ValueError):
     its own language; the exception text itself is English.
     """
 
-    REASONS = ("not_found", "empty", "unreadable", "too_large", "too_small", "blank")
+    REASONS = ("not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank")
 
     def __init__(self, message: str, reason: str = "unreadable"):
         if reason not in self.REASONS:
@@ -96,7 +96,9 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises many types for broken pixel data
-        raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
+        raise InvalidImageError(
+            f"{name} is a DICOM file with damaged or truncated pixel data: {error}", reason="damaged"
+        ) from error
 
     if pixels.ndim == 3 and dataset.get("SamplesPerPixel", 1) == 1:
         logger.warning("%s has %d frames; using the first", name, pixels.shape[0])
@@ -175,7 +177,7 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
     except Image.DecompressionBombError as error:
         raise InvalidImageError(f"{name} has too many pixels: {error}", reason="too_large") from error
     except (OSError, SyntaxError) as error:
-        raise InvalidImageError(f"{name} is damaged or truncated ({error}).") from error
+        raise InvalidImageError(f"{name} is damaged or truncated ({error}).", reason="damaged") from error
 
 
 def validate_radiograph(gray: np.ndarray, name: str) -> np.ndarray:

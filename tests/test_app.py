@@ -934,6 +934,20 @@ def test_empty_upload_error(client, tmp_path):
         client.predict(handle_file(empty), api_name="/predict")
 
 
+def test_predict_damaged_jpeg_message(client):
+    # A real FracAtlas export whose JPEG data stops part-way.
+    damaged = REPO_ROOT / "tests" / "fixtures" / "fracatlas" / "not_fractured" / "IMG0004076.jpg"
+
+    with pytest.raises(AppError, match=r"IMG0004076\.jpg is damaged or truncated"):
+        client.predict(handle_file(damaged), api_name="/predict")
+
+
+def test_damaged_file_message_indonesian():
+    error = InvalidImageError("IMG0004076.jpg is damaged or truncated.", reason="damaged")
+
+    assert "rusak atau terpotong" in app.upload_error("/tmp/IMG0004076.jpg", error, "id").message
+
+
 def test_rejected_upload_logged(client, running_app, tmp_path):
     upload = tmp_path / "logged-upload.png"
     upload.write_bytes(b"\x89PNG\r\n\x1a\n truncated")

@@ -299,8 +299,8 @@ INVALID_FILE_REASONS = {
     "notes.txt": "unreadable",
     "renamed-notes.jpg": "unreadable",
     "empty.png": "empty",
-    "truncated.jpg": "unreadable",
-    "truncated.dcm": "unreadable",
+    "truncated.jpg": "damaged",
+    "truncated.dcm": "damaged",
     "missing.jpg": "not_found",
 }
 
