@@ -74,6 +74,9 @@ SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
 # Evaluated training runs kept for the table across data sets but not served.
 RUNS_DIR = APP_DIR / "results" / "runs"
 CV_DIR = APP_DIR / "results" / "cv"
+# Uploads are medical data: every hour, delete the cached files older than an
+# hour (frequency, age in seconds). Gradio also clears the cache on restart.
+UPLOAD_CACHE_SECONDS = (3600, 3600)
 
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
@@ -374,7 +377,7 @@ def build_demo(
 
     example_paths = _example_paths()
 
-    with gr.Blocks(title=PAGE_TITLE) as demo:
+    with gr.Blocks(title=PAGE_TITLE, delete_cache=UPLOAD_CACHE_SECONDS) as demo:
         gr.Markdown(I18N("app_heading"))
         gr.Markdown(I18N("disclaimer"), elem_id="disclaimer")
 

@@ -7,7 +7,13 @@ custom CNN and its image processor with the `transformers` Auto classes.
 
 from .decoding import InvalidImageError, load_grayscale
 from .inference import FracturePredictor, Prediction
-from .labels import DISPLAY_NAMES, LABELS, NEGATIVE_LABEL, POSITIVE_INDEX, POSITIVE_LABEL
+from .labels import (
+    DISPLAY_NAMES,
+    LABELS,
+    NEGATIVE_LABEL,
+    POSITIVE_INDEX,
+    POSITIVE_LABEL,
+)
 from .modeling_cnn import FractureCNNConfig, FractureCNNForImageClassification
 from .preprocessing import PreprocessingSteps, XrayImageProcessor
 

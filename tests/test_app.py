@@ -739,6 +739,10 @@ def demo(predictors):
     return app.build_demo(predictors, "custom-cnn")
 
 
+def test_demo_deletes_cached_uploads(demo):
+    assert demo.delete_cache == (3600, 3600)
+
+
 @pytest.fixture(scope="module")
 def demo_config(demo) -> dict:
     return demo.config
