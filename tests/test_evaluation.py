@@ -198,3 +198,18 @@ def test_selection_table_shows_mean_per_source_auc():
         "selection": {"epoch": 1, "num_images": 1661, "roc_auc": 0.7777, "selection_roc_auc": 0.7985, "accuracy": 0.73},
     }
     assert "| 1661 | 0.78 | 0.80 | 0.73 |" in make_results.selection_table([entry])
+
+
+def test_cv_budget_same_epochs_every_fold():
+    entry = {
+        "model": "ResNet50",
+        "num_folds": 5,
+        "num_images": 10,
+        "num_radiographs": 5,
+        "epochs_per_fold": [2, 2, 2, 2, 2],
+        "training_wall_seconds": 960.0,
+        "image_level": {"mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
+                        "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")}},
+    }
+    entry["radiograph_level"] = entry["image_level"]
+    assert "| 2 epochs per fold, 16 min in all |" in make_results.cv_table([entry])

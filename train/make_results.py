@@ -45,6 +45,7 @@ TABLE_WORDS = {
         "all_copies": "all rotated copies",
         "originals": "source radiographs, rotated at random, {repeats} draws per epoch",
         "budget": "{low}-{high} epochs per fold, {minutes:.0f} min in all",
+        "budget_fixed": "{low} epochs per fold, {minutes:.0f} min in all",
         "transfer_header": (
             "| model | trained on | input (px) | test set | images | ROC-AUC | sensitivity | specificity "
             "| screening: sensitivity / specificity |"
@@ -70,6 +71,7 @@ TABLE_WORDS = {
         "all_copies": "semua salinan hasil rotasi",
         "originals": "radiograf sumber, dirotasi acak, {repeats} pengambilan per epoch",
         "budget": "{low}-{high} epoch per fold, total {minutes:.0f} menit",
+        "budget_fixed": "{low} epoch per fold, total {minutes:.0f} menit",
         "transfer_header": (
             "| model | dilatih pada | masukan (px) | set uji | citra | ROC-AUC | sensitivitas | spesifisitas "
             "| skrining: sensitivitas / spesifisitas |"
@@ -169,7 +171,8 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
     lines = [words["cv_header"], _rule(words["cv_header"])]
     for entry in cv_results:
         epochs = entry["epochs_per_fold"]
-        budget = words["budget"].format(low=min(epochs), high=max(epochs), minutes=entry["training_wall_seconds"] / 60)
+        budget_words = words["budget_fixed"] if min(epochs) == max(epochs) else words["budget"]
+        budget = budget_words.format(low=min(epochs), high=max(epochs), minutes=entry["training_wall_seconds"] / 60)
         recipe = describe_sources(entry) + describe_recipe(entry.get("training_arguments", []), language)
         for level in ("image", "radiograph"):
             summary = entry[f"{level}_level"]
