@@ -128,7 +128,7 @@ def test_source_weights_equal_per_source_and_label():
     assert weights.tolist() == pytest.approx([1.0, 0.5, 0.5, 1.0])
 
 
-def test_source_balanced_threshold_raises_mean_youden_index(two_sources):
+def test_balanced_threshold_raises_youden_index(two_sources):
     logits, labels, sources = two_sources
     pooled = fit_calibration(logits, labels)
     balanced = fit_calibration(logits, labels, sources)
@@ -138,7 +138,7 @@ def test_source_balanced_threshold_raises_mean_youden_index(two_sources):
 
 
 @pytest.mark.parametrize("source", ["large", "small"])
-def test_source_balanced_screening_keeps_sensitivity_per_source(two_sources, source):
+def test_balanced_screening_sensitivity_per_source(two_sources, source):
     logits, labels, sources = two_sources
     calibration = fit_calibration(logits, labels, sources)
     chosen = (sources == source) & (labels == 0)

@@ -307,13 +307,13 @@ def test_two_sources_model_calibrated(two_source_run):
     assert config["calibration"]["temperature"] > 0
 
 
-def test_two_sources_calibration_reported_per_source(two_source_run):
+def test_two_sources_calibration_per_source(two_source_run):
     report = json.loads((two_source_run / "calibration.json").read_text())
     assert set(report["validation_after_per_source"]) == {"xray_folder", "fracatlas"}
 
 
-def test_two_sources_one_class_source_has_no_auc(two_source_run):
-    # The fixtures' FracAtlas hold-out holds one class only, so its ROC-AUC is undefined and left out.
+def test_one_class_source_has_no_auc(two_source_run):
+    # The fixtures' FracAtlas hold-out contains one class only, so its ROC-AUC is undefined and left out.
     report = json.loads((two_source_run / "calibration.json").read_text())
     assert "roc_auc" not in report["validation_after_per_source"]["fracatlas"]
 
