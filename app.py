@@ -152,40 +152,28 @@ def upload_error(file_path: str | None, error: InvalidImageError | None, languag
     return gr.Error(message, title=text["error_title"], print_exception=False)
 
 
-class DecisionLabel(gr.Label):
-    """A `gr.Label` whose headline class is the model's decision at its stored threshold.
-
-    `gr.Label` names the likelier class, which disagrees with a decision
-    threshold other than 0.5. This one also accepts a ready `LabelData`.
-    """
-
-    def get_block_name(self) -> str:
-        return "label"  # the front end of gr.Label
-
-    def postprocess(self, value):
-        if isinstance(value, LabelData):
-            return value
-        return super().postprocess(value)
-
-
 def class_probabilities(prediction: Prediction, language: str) -> dict[str, float]:
     """Map the prediction's probabilities to the class names shown in `language`."""
     names = CLASS_NAMES[language]
     return {names[label]: prediction.probabilities[label] for label in LABELS}
 
 
-def decision_label(prediction: Prediction, predictor: FracturePredictor, language: str) -> LabelData:
-    """Return the class decided at the model's decision threshold, with every class's probability.
+def decision_label(prediction: Prediction, predictor: FracturePredictor, language: str) -> dict:
+    """Return `gr.Label` data: the class decided at the model's decision threshold and every class's probability.
 
-    The classes are listed from the most to the least probable, as `gr.Label` lists them.
+    `gr.Label` itself would name the likelier class, which disagrees with a
+    decision threshold other than 0.5, so the event that shows this data skips
+    its postprocessing. The classes are listed from the most to the least
+    probable, as `gr.Label` lists them.
     """
     threshold = predictor.calibration.decision_threshold
     decided = label_at_threshold(prediction.probabilities[POSITIVE_LABEL], threshold)
     probabilities = sorted(class_probabilities(prediction, language).items(), key=lambda item: item[1], reverse=True)
-    return LabelData(
+    label = LabelData(
         label=CLASS_NAMES[language][decided],
         confidences=[LabelConfidence(label=name, confidence=value) for name, value in probabilities],
     )
+    return label.model_dump()
 
 
 def unknown_model_error(model_name: str, model_names: list[str], language: str) -> gr.Error:
@@ -285,7 +273,7 @@ def build_demo(
 
     def predict(
         file_path: str | None, model_name: str | None, request: gr.Request
-    ) -> tuple[LabelData, tuple[str, Prediction, str]]:
+    ) -> tuple[dict, tuple[str, Prediction, str]]:
         """Classify one X-ray (JPEG, PNG or DICOM) with one model.
 
         Returns the class decided at the model's stored decision threshold
@@ -401,7 +389,7 @@ def build_demo(
                     classify_button = gr.Button(I18N("classify_button"), variant="primary", elem_id="classify")
                     gr.Examples([[str(path)] for path in example_paths], inputs=[upload], label=I18N("examples_label"))
                 with gr.Column():
-                    result = DecisionLabel(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
+                    result = gr.Label(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
                     prediction_note = gr.Markdown(elem_id="prediction-note")
                     # A Textbox, because an empty gr.Number shows 0 before the first prediction.
                     inference_ms = gr.Textbox(
@@ -450,12 +438,15 @@ def build_demo(
         # probabilities alone. The browser then shows the thresholds, timing
         # and steps from the stored prediction without decoding the image again.
         # "always_last" runs a click made during a prediction once it ends, instead of dropping it.
+        # predict returns finished label data, which gr.Label's postprocessing
+        # would re-head with the likelier class instead of the decided one.
         classify_event = classify_button.click(
             predict,
             inputs=[upload, model_select],
             outputs=[result, last_prediction],
             api_name="predict",
             trigger_mode="always_last",
+            postprocess=False,
         )
         classify_event.success(
             show_prediction_details,

@@ -891,15 +891,15 @@ def test_decision_label_follows_threshold(fracture_probability, expected):
     )
     predictor = SimpleNamespace(calibration=Calibration(decision_threshold=0.3))
 
-    assert app.decision_label(prediction, predictor, "en").label == expected
+    assert app.decision_label(prediction, predictor, "en")["label"] == expected
 
 
 def test_decision_label_lists_likelier_class_first():
     prediction = app.Prediction(probabilities={"fractured": 0.4, "not_fractured": 0.6}, steps=None, inference_seconds=0.0)
     predictor = SimpleNamespace(calibration=Calibration(decision_threshold=0.3))
-    confidences = app.decision_label(prediction, predictor, "id").confidences
+    confidences = app.decision_label(prediction, predictor, "id")["confidences"]
 
-    assert [entry.label for entry in confidences] == ["Normal", "Fraktur"]
+    assert [entry["label"] for entry in confidences] == ["Normal", "Fraktur"]
 
 
 def test_predict_dicom_matches_png(client, fractured_xray, tmp_path):

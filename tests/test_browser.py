@@ -278,3 +278,22 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     expect(page.get_by_text("Kurva pembelajaran")).to_be_visible()
     page.screenshot(path=SCREENSHOT_DIR / "bone-fracture-app-id-ID-comparison.png", full_page=True)
     page.context.close()
+
+
+def test_headline_is_decided_class(browser, running_app, external_requests):
+    from gradio_client import Client, handle_file
+
+    # ResNet50's stored decision threshold is far from 0.5, so its decision can
+    # differ from the likelier class. The API returns the decision as `label`.
+    image = Path(__file__).parent / "fixtures" / "fracatlas" / "fractured" / "IMG0002628.jpg"
+    client = Client(running_app.url, verbose=False, analytics_enabled=False)
+    decided = client.predict(handle_file(image), model_name="resnet50", api_name="/predict")["label"]
+    page = _open_app(browser, running_app.url, "en-US", external_requests)
+
+    page.locator("#model-select input").click()
+    page.get_by_role("option", name="resnet50").click()
+    _classify(page, image)
+
+    headline = page.locator('#result [data-testid="label-output-value"]')
+    expect(headline).to_have_text(decided, timeout=UI_TIMEOUT_MS)
+    page.context.close()
