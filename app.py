@@ -159,7 +159,7 @@ def class_probabilities(prediction: Prediction, language: str) -> dict[str, floa
 
 
 def decision_label(prediction: Prediction, predictor: FracturePredictor, language: str) -> dict:
-    """Return `gr.Label` data: the class decided at the model's decision threshold and every class's probability.
+    """Return `gr.Label` data naming the class decided at the model's threshold, with each class's probability.
 
     `gr.Label` itself would name the likelier class, which disagrees with a
     decision threshold other than 0.5, so the event that shows this data skips
@@ -435,11 +435,12 @@ def build_demo(
             _plots_section(plots or [])
 
         # API clients do not receive State outputs, so /predict returns the
-        # probabilities alone. The browser then shows the thresholds, timing
-        # and steps from the stored prediction without decoding the image again.
+        # decided class and the probabilities alone. The browser then shows the
+        # thresholds, timing and steps from the stored prediction without
+        # decoding the image again.
         # "always_last" runs a click made during a prediction once it ends, instead of dropping it.
-        # predict returns finished label data, which gr.Label's postprocessing
-        # would re-head with the likelier class instead of the decided one.
+        # postprocess=False keeps the decided class as the headline, because
+        # gr.Label's postprocessing would put the likelier class there.
         classify_event = classify_button.click(
             predict,
             inputs=[upload, model_select],
@@ -524,8 +525,8 @@ def main() -> None:
     cv_rows = load_cv_results(models_dir) + load_cv_results(CV_DIR)
     plots = find_plots(models_dir)
     logger.info(
-        "Found %d evaluation rows, %d cross-validation rows and %d models with plots under %s and %s",
-        len(eval_rows), len(cv_rows), len(plots), models_dir, CV_DIR,
+        "Found %d evaluation rows and %d models with plots under %s, and %d cross-validation rows there and under %s",
+        len(eval_rows), len(plots), models_dir, len(cv_rows), CV_DIR,
     )  # fmt: skip
 
     demo = build_demo(predictors, default_model, plots, reliability)

@@ -873,7 +873,7 @@ def test_predict_fractured_xray(client, fractured_xray):
     assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_predict_label_is_decision_at_threshold(client, fractured_xray):
+def test_predict_label_is_decision(client, fractured_xray):
     # The app's default model in these tests is the committed custom CNN.
     threshold = FracturePredictor.from_pretrained(COMMITTED_MODEL_DIR).calibration.decision_threshold
     result = client.predict(handle_file(fractured_xray), api_name="/predict")

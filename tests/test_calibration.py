@@ -123,7 +123,7 @@ def test_source_weights_equal_per_source():
     assert weights[:3].sum() == pytest.approx(weights[3:].sum())
 
 
-def test_source_weights_equal_per_source_and_label():
+def test_source_weights_per_label():
     weights = source_weights(np.array(["a", "a", "a", "b"]), labels=np.array([0, 1, 1, 0]))
     assert weights.tolist() == pytest.approx([1.0, 0.5, 0.5, 1.0])
 

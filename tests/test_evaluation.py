@@ -190,7 +190,7 @@ def test_recipe_rotated_copies():
     assert make_results.describe_recipe(["--model_type", "custom_cnn"]) == "all rotated copies"
 
 
-def test_selection_table_shows_mean_per_source_auc():
+def test_selection_table_per_source_auc():
     entry = {
         "model": "custom-cnn",
         "input_size": {"height": 224, "width": 224},

@@ -490,9 +490,11 @@ def calibrate_model(output_dir: Path, holdout_split, args) -> None:
             per_source = compute_metrics(labels[chosen], probabilities[chosen], calibration.decision_threshold)
             # A source with one class in the hold-out has no ROC-AUC, and no sensitivity or no specificity.
             present = set(labels[chosen].tolist())
-            undefined = {"roc_auc"} if len(present) < 2 else set()
-            undefined |= {"recall"} if POSITIVE_INDEX not in present else set()
-            undefined |= {"specificity"} if present == {POSITIVE_INDEX} else set()
+            undefined = set()
+            if POSITIVE_INDEX not in present:
+                undefined |= {"roc_auc", "recall"}
+            if present == {POSITIVE_INDEX}:
+                undefined |= {"roc_auc", "specificity"}
             report["validation_after_per_source"][source] = {
                 key: per_source[key] for key in after_keys if key not in undefined
             }
