@@ -77,6 +77,9 @@ CV_DIR = APP_DIR / "results" / "cv"
 # Uploads are medical data: every hour, delete the cached files older than an
 # hour (frequency, age in seconds). Gradio also clears the cache on restart.
 UPLOAD_CACHE_SECONDS = (3600, 3600)
+# Classify, Compare and the clearing on a new upload share one queue slot, so
+# a clearing that starts before a result cannot finish after it and erase it.
+RESULTS_CONCURRENCY_ID = "xray-results"
 
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
 
@@ -448,6 +451,7 @@ def build_demo(
             api_name="predict",
             trigger_mode="always_last",
             postprocess=False,
+            concurrency_id=RESULTS_CONCURRENCY_ID,
         )
         classify_event.success(
             show_prediction_details,
@@ -467,6 +471,7 @@ def build_demo(
             outputs=[compare_table, compared_file],
             api_name="compare",
             trigger_mode="always_last",
+            concurrency_id=RESULTS_CONCURRENCY_ID,
         )
         compare_event.success(
             show_comparison, inputs=[compared_file, upload], outputs=[compare_table], api_visibility="private"
@@ -484,6 +489,7 @@ def build_demo(
             inputs=[upload, last_prediction, compared_file],
             outputs=[result, prediction_note, inference_ms, heatmap_image, *step_images, compare_table],
             api_visibility="private",
+            concurrency_id=RESULTS_CONCURRENCY_ID,
         )
 
         steps_event = show_steps_button.click(
