@@ -190,14 +190,31 @@ def test_recipe_rotated_copies():
     assert make_results.describe_recipe(["--model_type", "custom_cnn"]) == "all rotated copies"
 
 
-def test_selection_table_per_source_auc():
-    entry = {
+def _selection_entry(training_args: dict) -> dict:
+    return {
         "model": "custom-cnn",
         "input_size": {"height": 224, "width": 224},
         "training_log": [{"epoch_seconds": 60.0}, {"epoch_seconds": 60.0}],
-        "selection": {"epoch": 1, "num_images": 1661, "roc_auc": 0.7777, "selection_roc_auc": 0.7985, "accuracy": 0.73},
+        "training_args": training_args,
+        "selection": {
+            "epoch": 1,
+            "num_images": 1661,
+            "roc_auc": 0.7777,
+            "selection_roc_auc": 0.7985,
+            "accuracy": 0.73,
+            "per_source": {"bone-fracture-xray": {"roc_auc": 0.70}, "fracatlas": {"roc_auc": 0.85}},
+        },
     }
-    assert "| 1661 | 0.78 | 0.80 | 0.73 |" in make_results.selection_table([entry])
+
+
+def test_selection_table_per_source_auc():
+    table = make_results.selection_table([_selection_entry({"selection_weighting": "inverse_variance"})])
+    assert "| 1661 | 0.78 | 0.80 | by inverse variance | 0.73 |" in table
+
+
+def test_selection_table_older_runs_equal():
+    table = make_results.selection_table([_selection_entry({})])
+    assert "| 0.80 | equally | 0.73 |" in table
 
 
 def test_cv_budget_same_epochs_every_fold():

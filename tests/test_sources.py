@@ -15,7 +15,7 @@ import pytest
 from conftest import COMMITTED_MODEL_DIR, FIXTURES_DIR, XRAY_FOLDER
 from PIL import Image
 
-from bone_fracture import LABELS, FracturePredictor, XrayImageProcessor
+from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
 from bone_fracture.decoding import InvalidImageError, load_grayscale
 from train import plots
 from train.data import (
@@ -32,8 +32,8 @@ from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.make_results import load_transfer_rows
 from train.publish import main as publish_main
+from train.train import holdout_metrics, parse_args, source_sampling_weights
 from train.train import main as train_main
-from train.train import parse_args, source_sampling_weights
 
 FRACATLAS_FOLDER = FIXTURES_DIR / "fracatlas"
 FRACATLAS_TABLE = FRACATLAS_FOLDER / "fracatlas_dataset.csv"
@@ -492,3 +492,41 @@ def test_cross_validation_leaves_carved_test_split_out(tmp_path, cache_dir):
     )
     predictions = json.loads((fold_dir / "test_predictions.json").read_text())["predictions"]
     assert "test" not in {item["split"] for item in predictions}
+
+
+def _holdout(seed: int):
+    # Source "many": 60 groups of 4 images. Source "few": 6 groups of 40. A shift per group moves all
+    # its images alike, as copies of one radiograph would; fractured images sit slightly higher.
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, num_groups, size, offset in (("many", 60, 4, 0), ("few", 6, 40, 1000)):
+        fractured = np.repeat(np.arange(num_groups) % 2, size)
+        shift = np.repeat(rng.normal(0.0, 0.2, num_groups), size)
+        probabilities = np.clip(0.5 + 0.1 * (fractured - 0.5) + shift + rng.normal(0.0, 0.02, fractured.size), 0, 1)
+        labels = np.where(fractured == 1, POSITIVE_INDEX, 1 - POSITIVE_INDEX)
+        groups = offset + np.repeat(np.arange(num_groups), size)
+        parts.append((labels, probabilities, np.full(fractured.size, name), groups))
+    return tuple(np.concatenate(columns) for columns in zip(*parts))
+
+
+def test_equal_selection_is_source_mean():
+    metrics = holdout_metrics(*_holdout(0), weighting="equal")
+    aucs = [values["roc_auc"] for values in metrics["per_source"].values()]
+    assert metrics["selection_roc_auc"] == pytest.approx(np.mean(aucs))
+
+
+def test_inverse_variance_favours_many_groups():
+    metrics = holdout_metrics(*_holdout(0), weighting="inverse_variance")
+    many, few = metrics["per_source"]["many"]["roc_auc"], metrics["per_source"]["few"]["roc_auc"]
+    # Closer to the well-sampled source than the plain mean is.
+    assert abs(metrics["selection_roc_auc"] - many) < abs((many + few) / 2 - many)
+
+
+def test_inverse_variance_records_standard_errors():
+    metrics = holdout_metrics(*_holdout(0), weighting="inverse_variance")
+    assert metrics["per_source"]["few"]["roc_auc_standard_error"] > metrics["per_source"]["many"]["roc_auc_standard_error"]
+
+
+def test_selection_weighting_default():
+    args = parse_args(["--train_dir", "data", "--output_dir", "out"])
+    assert args.selection_weighting == "inverse_variance"

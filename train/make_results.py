@@ -104,6 +104,7 @@ def load_results(models_dir: Path) -> list[dict]:
         entry["selection"] = _read_json(eval_path.parent / "validation_metrics.json")
         entry["training_log"] = _read_json(eval_path.parent / "training_log.json") or []
         entry["input_size"] = _read_json(eval_path.parent / "preprocessor_config.json")["size"]
+        entry["training_args"] = _read_json(eval_path.parent / "training_args.json") or {}
         results.append(entry)
     return results
 
@@ -184,12 +185,15 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
     return "\n".join(lines)
 
 
+SELECTION_WEIGHTING_NAMES = {"equal": "equally", "inverse_variance": "by inverse variance"}
+
+
 def selection_table(results: list[dict]) -> str:
     """Markdown table of the hold-out metrics that picked each checkpoint, and the training budget."""
     lines = [
         "| model | input | epochs trained | chosen epoch | training wall time | hold-out images | hold-out ROC-AUC "
-        "| selection ROC-AUC | hold-out accuracy |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| selection ROC-AUC | sources weighted | hold-out accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in results:
         selection, log = entry.get("selection"), entry["training_log"]
@@ -197,10 +201,14 @@ def selection_table(results: list[dict]) -> str:
             continue
         minutes = sum(record["epoch_seconds"] for record in log) / 60.0
         size = entry["input_size"]
+        weighting = "–"
+        if selection.get("per_source"):
+            # Runs from before --selection_weighting existed used the plain mean.
+            weighting = SELECTION_WEIGHTING_NAMES[entry.get("training_args", {}).get("selection_weighting", "equal")]
         lines.append(
             f"| {entry['model']} | {size['height']}x{size['width']} | {len(log)} | {selection['epoch']} | "
             f"{minutes:.0f} min | {selection['num_images']} | {selection['roc_auc']:.2f} | "
-            f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {selection['accuracy']:.2f} |"
+            f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {weighting} | {selection['accuracy']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -428,9 +436,12 @@ def main(argv=None) -> None:
         "",
         "Each run held out about 15% of the train split's source radiographs, with all",
         "their rotated copies (and of FracAtlas's id blocks, when it trained on FracAtlas), and",
-        "kept the epoch with the best ROC-AUC on them; with several sources, the best mean of",
-        "the per-source ROC-AUCs, which the selection column shows. Wall time is the sum of the",
-        "epochs on the 2-core CPU machine the run used.",
+        "kept the epoch with the best ROC-AUC on them. With several sources the selection column",
+        "combines the per-source ROC-AUCs: as a plain mean (weighted equally), or weighted by the",
+        "inverse of each one's bootstrap variance, resampled by radiograph or id block (the default",
+        "since `--selection_weighting`), so a source with few independent radiographs in the",
+        "hold-out sways the choice less. Wall time is the sum of the epochs on the 2-core CPU",
+        "machine the run used.",
         "",
         selection_table(results),
         "",

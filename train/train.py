@@ -43,7 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
-from .metrics import compute_metrics
+from .metrics import bootstrap_standard_error, compute_metrics
 
 logger = get_logger(__name__)
 
@@ -91,6 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr_scheduler_type", choices=["cosine", "linear"], default="cosine")
     parser.add_argument("--class_weighting", choices=["none", "balanced"], default="none",
                         help="'balanced' weights the loss by inverse class frequency of the training images.")
+    parser.add_argument("--selection_weighting", choices=["inverse_variance", "equal"], default="inverse_variance",
+                        help="With several sources, how their hold-out ROC-AUCs combine into the score that picks the "
+                        "checkpoint: weighted by the inverse of each one's bootstrap variance (resampled by group), "
+                        "or their plain mean.")
     parser.add_argument("--early_stopping_patience", type=int, default=None,
                         help="Stop after this many epochs without a better validation ROC-AUC.")
     parser.add_argument("--originals_only", action="store_true",
@@ -197,11 +201,16 @@ def source_sampling_weights(sources: list[str], args) -> torch.Tensor:
     return torch.tensor([share[source] / counts[source] for source in sources], dtype=torch.double)
 
 
-def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray) -> dict:
+def holdout_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray, groups: np.ndarray, weighting: str = "equal"
+) -> dict:
     """Metrics over the whole validation split, per source when there are several, and the selection score.
 
-    With several sources, `selection_roc_auc` is the mean of their ROC-AUCs, so
-    the largest source does not decide alone; otherwise it is the ROC-AUC.
+    With several sources, `selection_roc_auc` combines their ROC-AUCs, so the
+    largest source does not decide alone: as a plain mean (`weighting="equal"`),
+    or weighted by the inverse of each ROC-AUC's bootstrap variance over the
+    source's groups (`"inverse_variance"`), so a source with few independent
+    radiographs sways the choice less. With one source it is the ROC-AUC.
     """
     metrics = compute_metrics(labels, probabilities)
     names = sorted(set(sources.tolist()))
@@ -212,11 +221,19 @@ def holdout_metrics(labels: np.ndarray, probabilities: np.ndarray, sources: np.n
     for name in names:
         chosen = sources == name
         per_source[name] = compute_metrics(labels[chosen], probabilities[chosen])
+        if weighting == "inverse_variance":
+            per_source[name]["roc_auc_standard_error"] = bootstrap_standard_error(
+                labels[chosen], probabilities[chosen], groups[chosen]
+            )
     metrics["per_source"] = per_source
     # A source whose validation images contain one class has no ROC-AUC, so the others decide.
-    source_aucs = [values["roc_auc"] for values in per_source.values() if not np.isnan(values["roc_auc"])]
-    if source_aucs:
-        metrics["selection_roc_auc"] = float(np.mean(source_aucs))
+    scored = [values for values in per_source.values() if not np.isnan(values["roc_auc"])]
+    if weighting == "inverse_variance" and scored and all(values["roc_auc_standard_error"] > 0 for values in scored):
+        weights = np.array([values["roc_auc_standard_error"] ** -2 for values in scored])
+        metrics["selection_roc_auc"] = float(np.average([values["roc_auc"] for values in scored], weights=weights))
+    elif scored:
+        # Also the fallback when a standard error is zero or undefined (too few groups to resample).
+        metrics["selection_roc_auc"] = float(np.mean([values["roc_auc"] for values in scored]))
     else:
         # Pooled over sources, ROC-AUC partly rewards telling the sources apart.
         logger.warning("No source's validation images hold both classes; selecting on the pooled ROC-AUC.")
@@ -268,6 +285,7 @@ def main(argv=None):
     )
 
     holdout_sources = np.asarray(holdout_split["source"])
+    holdout_groups = np.asarray(holdout_split["group"])
     columns = ["pixels", "label"]
     generator = torch.Generator().manual_seed(args.seed)
     train_data = train_split.with_format("torch", columns=columns)
@@ -378,7 +396,7 @@ def main(argv=None):
                 break
 
         labels, probabilities = predict_fracture_probabilities(model, holdout_loader, processor, accelerator)
-        metrics = holdout_metrics(labels, probabilities, holdout_sources)
+        metrics = holdout_metrics(labels, probabilities, holdout_sources, holdout_groups, args.selection_weighting)
         record = {
             "epoch": epoch,
             "step": completed_steps,
@@ -391,8 +409,10 @@ def main(argv=None):
                 if name not in ("confusion_matrix", "per_source")
             },
             **{
-                f"validation_{source}_roc_auc": values["roc_auc"]
+                f"validation_{source}_{name}": values[name]
                 for source, values in metrics.get("per_source", {}).items()
+                for name in ("roc_auc", "roc_auc_standard_error")
+                if name in values
             },
         }
         history.append(record)
