@@ -32,7 +32,12 @@ from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.make_results import load_transfer_rows
 from train.publish import main as publish_main
-from train.train import holdout_metrics, parse_args, source_sampling_weights
+from train.train import (
+    holdout_metrics,
+    parse_args,
+    source_sampling_weights,
+    source_selection_weights,
+)
 from train.train import main as train_main
 
 FRACATLAS_FOLDER = FIXTURES_DIR / "fracatlas"
@@ -302,6 +307,11 @@ def test_two_sources_selection_score_finite(two_source_run):
     assert np.isfinite(metrics["selection_roc_auc"])
 
 
+def test_two_sources_selection_weights_saved(two_source_run):
+    metrics = json.loads((two_source_run / "validation_metrics.json").read_text())
+    assert sum(metrics["selection_weights"].values()) == pytest.approx(1.0)
+
+
 def test_two_sources_model_calibrated(two_source_run):
     config = json.loads((two_source_run / "config.json").read_text())
     assert config["calibration"]["temperature"] > 0
@@ -510,21 +520,34 @@ def _holdout(seed: int):
 
 
 def test_equal_selection_is_source_mean():
-    metrics = holdout_metrics(*_holdout(0), weighting="equal")
+    labels, probabilities, sources, _ = _holdout(0)
+    metrics = holdout_metrics(labels, probabilities, sources)
     aucs = [values["roc_auc"] for values in metrics["per_source"].values()]
     assert metrics["selection_roc_auc"] == pytest.approx(np.mean(aucs))
 
 
 def test_inverse_variance_favours_many_groups():
-    metrics = holdout_metrics(*_holdout(0), weighting="inverse_variance")
+    weights = source_selection_weights(*_holdout(0), weighting="inverse_variance")
+    assert weights["many"] > weights["few"]
+
+
+def test_selection_weights_sum_to_one():
+    weights = source_selection_weights(*_holdout(0), weighting="inverse_variance")
+    assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_selection_score_uses_weights():
+    labels, probabilities, sources, _ = _holdout(0)
+    metrics = holdout_metrics(labels, probabilities, sources, {"many": 0.8, "few": 0.2})
     many, few = metrics["per_source"]["many"]["roc_auc"], metrics["per_source"]["few"]["roc_auc"]
-    # Closer to the well-sampled source than the plain mean is.
-    assert abs(metrics["selection_roc_auc"] - many) < abs((many + few) / 2 - many)
+    assert metrics["selection_roc_auc"] == pytest.approx(0.8 * many + 0.2 * few)
 
 
-def test_inverse_variance_records_standard_errors():
-    metrics = holdout_metrics(*_holdout(0), weighting="inverse_variance")
-    assert metrics["per_source"]["few"]["roc_auc_standard_error"] > metrics["per_source"]["many"]["roc_auc_standard_error"]
+def test_one_group_source_weighs_equally():
+    labels, probabilities, sources, groups = _holdout(0)
+    groups = np.where(sources == "few", 1000, groups)
+    weights = source_selection_weights(labels, probabilities, sources, groups, weighting="inverse_variance")
+    assert weights == {"few": 0.5, "many": 0.5}
 
 
 def test_selection_weighting_default():

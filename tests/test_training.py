@@ -483,3 +483,10 @@ def test_calibration_report_written(trained_dir):
     # the ECE may still rise; test_calibration.py checks the effect on a large set.
     report = read_json(trained_dir / "calibration.json")
     assert sorted(report) == ["calibration", "validation_after", "validation_before"]
+
+
+def test_resume_other_selection_weighting_fails(tmp_path):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--per_device_train_batch_size", "32")
+    train_main([*arguments, "--max_train_steps", "1"])
+    with pytest.raises(ValueError, match="selection_weighting"):
+        train_main([*arguments, "--selection_weighting", "equal", "--resume_from_checkpoint", "latest"])

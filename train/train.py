@@ -201,39 +201,69 @@ def source_sampling_weights(sources: list[str], args) -> torch.Tensor:
     return torch.tensor([share[source] / counts[source] for source in sources], dtype=torch.double)
 
 
+MIN_STANDARD_ERROR = 0.01
+
+
+def source_selection_weights(
+    labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray, groups: np.ndarray, weighting: str
+) -> dict[str, float]:
+    """Weigh each source's ROC-AUC in the selection score; the weights sum to 1.
+
+    `"equal"` gives every source the same weight. `"inverse_variance"` weighs
+    each by the inverse of its ROC-AUC's bootstrap variance, resampled by
+    group, so a source whose ROC-AUC the hold-out measures less precisely
+    counts less. A standard error below `MIN_STANDARD_ERROR` counts as that
+    value, since a handful of groups can make every resample agree. If any
+    source's standard error is undefined (one class, or a single group), all
+    sources are weighed equally, with a warning.
+    """
+    names = sorted(set(sources.tolist()))
+    if weighting == "equal":
+        return {name: 1.0 / len(names) for name in names}
+    errors = {}
+    for name in names:
+        chosen = sources == name
+        errors[name] = bootstrap_standard_error(labels[chosen], probabilities[chosen], groups[chosen])
+    undefined = [name for name, error in errors.items() if np.isnan(error)]
+    if undefined:
+        logger.warning(f"No bootstrap standard error for {', '.join(undefined)}; weighing the sources equally.")
+        return {name: 1.0 / len(names) for name in names}
+    inverse_variances = {name: max(error, MIN_STANDARD_ERROR) ** -2 for name, error in errors.items()}
+    total = sum(inverse_variances.values())
+    logger.info(
+        "Selection weights: "
+        + ", ".join(f"{name} {inverse_variances[name] / total:.2f} (ROC-AUC standard error {errors[name]:.3f})" for name in names)
+    )
+    return {name: inverse_variances[name] / total for name in names}
+
+
 def holdout_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray, groups: np.ndarray, weighting: str = "equal"
+    labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray, weights: dict[str, float] | None = None
 ) -> dict:
     """Metrics over the whole validation split, per source when there are several, and the selection score.
 
-    With several sources, `selection_roc_auc` combines their ROC-AUCs, so the
-    largest source does not decide alone: as a plain mean (`weighting="equal"`),
-    or weighted by the inverse of each ROC-AUC's bootstrap variance over the
-    source's groups (`"inverse_variance"`), so a source with few independent
-    radiographs sways the choice less. With one source it is the ROC-AUC.
+    With several sources, `selection_roc_auc` is the mean of their ROC-AUCs
+    weighted by `weights` (equal when None), so the largest source does not
+    decide alone. A source whose validation images hold one class has no
+    ROC-AUC, and the weights of the others are rescaled. With one source the
+    score is the ROC-AUC.
     """
     metrics = compute_metrics(labels, probabilities)
     names = sorted(set(sources.tolist()))
     if len(names) < 2:
         metrics["selection_roc_auc"] = metrics["roc_auc"]
         return metrics
+    weights = weights or {name: 1.0 for name in names}
     per_source = {}
     for name in names:
         chosen = sources == name
         per_source[name] = compute_metrics(labels[chosen], probabilities[chosen])
-        if weighting == "inverse_variance":
-            per_source[name]["roc_auc_standard_error"] = bootstrap_standard_error(
-                labels[chosen], probabilities[chosen], groups[chosen]
-            )
     metrics["per_source"] = per_source
-    # A source whose validation images contain one class has no ROC-AUC, so the others decide.
-    scored = [values for values in per_source.values() if not np.isnan(values["roc_auc"])]
-    if weighting == "inverse_variance" and scored and all(values["roc_auc_standard_error"] > 0 for values in scored):
-        weights = np.array([values["roc_auc_standard_error"] ** -2 for values in scored])
-        metrics["selection_roc_auc"] = float(np.average([values["roc_auc"] for values in scored], weights=weights))
-    elif scored:
-        # Also the fallback when a standard error is zero or undefined (too few groups to resample).
-        metrics["selection_roc_auc"] = float(np.mean([values["roc_auc"] for values in scored]))
+    scored = [name for name in names if not np.isnan(per_source[name]["roc_auc"])]
+    if scored:
+        metrics["selection_roc_auc"] = float(
+            np.average([per_source[name]["roc_auc"] for name in scored], weights=[weights[name] for name in scored])
+        )
     else:
         # Pooled over sources, ROC-AUC partly rewards telling the sources apart.
         logger.warning("No source's validation images hold both classes; selecting on the pooled ROC-AUC.")
@@ -340,6 +370,7 @@ def main(argv=None):
         accelerator.init_trackers("train", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
 
     history, best_auc, best_epoch, start_epoch, completed_steps = [], -1.0, -1, 0, 0
+    selection_weights = None
     if args.resume_from_checkpoint:
         checkpoint = (
             find_latest_checkpoint(output_dir)
@@ -351,6 +382,13 @@ def main(argv=None):
         accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / TRAINING_STATE_FILE).read_text())
         history, best_auc, best_epoch = state["history"], state["best_roc_auc"], state["best_epoch"]
+        # Checkpoints from before --selection_weighting scored epochs by the plain mean.
+        saved_weighting = state.get("selection_weighting", "equal")
+        if saved_weighting != args.selection_weighting:
+            raise ValueError(
+                f"{checkpoint} scored epochs with --selection_weighting {saved_weighting}; resume with the same option."
+            )
+        selection_weights = state.get("selection_weights")
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
 
@@ -396,7 +434,12 @@ def main(argv=None):
                 break
 
         labels, probabilities = predict_fracture_probabilities(model, holdout_loader, processor, accelerator)
-        metrics = holdout_metrics(labels, probabilities, holdout_sources, holdout_groups, args.selection_weighting)
+        if selection_weights is None and len(set(holdout_sources.tolist())) > 1:
+            # Fixed after the first evaluation, so every epoch is scored on the same scale.
+            selection_weights = source_selection_weights(
+                labels, probabilities, holdout_sources, holdout_groups, args.selection_weighting
+            )
+        metrics = holdout_metrics(labels, probabilities, holdout_sources, selection_weights)
         record = {
             "epoch": epoch,
             "step": completed_steps,
@@ -409,11 +452,10 @@ def main(argv=None):
                 if name not in ("confusion_matrix", "per_source")
             },
             **{
-                f"validation_{source}_{name}": values[name]
+                f"validation_{source}_roc_auc": values["roc_auc"]
                 for source, values in metrics.get("per_source", {}).items()
-                for name in ("roc_auc", "roc_auc_standard_error")
-                if name in values
             },
+            **{f"validation_{source}_selection_weight": weight for source, weight in (selection_weights or {}).items()},
         }
         history.append(record)
         logger.info(
@@ -436,7 +478,7 @@ def main(argv=None):
                 unwrapped.save_pretrained(output_dir, safe_serialization=True)
                 processor.save_pretrained(output_dir)
                 (output_dir / "validation_metrics.json").write_text(
-                    json.dumps({"epoch": epoch, **metrics}, indent=2) + "\n"
+                    json.dumps({"epoch": epoch, **metrics, **({"selection_weights": selection_weights} if selection_weights else {})}, indent=2) + "\n"
                 )
             (output_dir / "training_log.json").write_text(json.dumps(history, indent=2) + "\n")
 
@@ -449,6 +491,8 @@ def main(argv=None):
                 "best_roc_auc": best_auc,
                 "best_epoch": best_epoch,
                 "history": history,
+                "selection_weighting": args.selection_weighting,
+                "selection_weights": selection_weights,
             }
             (checkpoint / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
             for older in (output_dir / CHECKPOINTS_DIR).glob("epoch_*"):
