@@ -31,6 +31,7 @@ from train.data import (
 from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.make_results import load_transfer_rows
+from train.publish import describe_training
 from train.publish import main as publish_main
 from train.train import (
     holdout_metrics,
@@ -553,3 +554,23 @@ def test_one_group_source_weighs_equally():
 def test_selection_weighting_default():
     args = parse_args(["--train_dir", "data", "--output_dir", "out"])
     assert args.selection_weighting == "inverse_variance"
+
+
+def test_card_counts_epochs_from_one():
+    arguments = {"train_dir": ["data/bone-fracture-xray"], "image_size": 224, "holdout_fraction": 0.15}
+    text = describe_training(arguments, [{"epoch_seconds": 60.0}] * 3, best_epoch=1)
+    assert "weights after epoch 2," in text
+
+
+def test_card_mentions_holdout():
+    arguments = {"train_dir": ["data/bone-fracture-xray"], "image_size": 224, "holdout_fraction": 0.15}
+    text = describe_training(arguments, [{"epoch_seconds": 60.0}] * 3, best_epoch=1)
+    assert "about 15% of the radiographs" in text
+
+
+def test_card_only_rewrites_card(tmp_path):
+    model_dir = tmp_path / "custom-cnn"
+    shutil.copytree(COMMITTED_MODEL_DIR, model_dir)
+    (model_dir / "README.md").unlink()
+    publish_main(["--card_only", "--run_dir", str(model_dir)])
+    assert "weights after epoch" in (model_dir / "README.md").read_text()

@@ -54,10 +54,16 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
     data = " and ".join(SOURCE_DESCRIPTIONS.get(source.lower(), source) for source in sources)
     if arguments.get("source_weights"):
         data += f", drawn with source weights {arguments['source_weights']}"
+    holdout = round(100 * arguments.get("holdout_fraction", 0.15))
+    data += (
+        f"; about {holdout}% of the radiographs (of FracAtlas: of the id blocks) were held out of training "
+        "to choose the epoch and calibrate"
+    )
     minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0
     size = arguments["image_size"]
+    # Logs count epochs from 0; the card counts from 1.
     return (
-        f"{data}.\n- Budget: {len(training_log)} epochs ({minutes:.0f} min), weights of epoch {best_epoch}, "
+        f"{data}.\n- Budget: {len(training_log)} epochs ({minutes:.0f} min), weights after epoch {best_epoch + 1}, "
         f"{size}x{size} px input."
     )
 
@@ -83,19 +89,24 @@ def publish(run_dir: Path, destination: Path, half_precision: bool = False, resu
     model.save_pretrained(destination)
     plots.main(["--model_dir", str(destination)])
 
-    arguments = json.loads((run_dir / "training_args.json").read_text())
+    write_card(destination)
+    return destination
+
+
+def write_card(model_dir: Path) -> None:
+    """Write the model card of a published model folder from its training and evaluation files."""
+    arguments = json.loads((model_dir / "training_args.json").read_text())
     write_model_card(
-        destination,
-        model_name=destination.name,
+        model_dir,
+        model_name=model_dir.name,
         architecture=ARCHITECTURES[arguments["model_type"]],
         training_data=describe_training(
             arguments,
-            json.loads((run_dir / "training_log.json").read_text()),
-            json.loads((run_dir / "validation_metrics.json").read_text())["epoch"],
+            json.loads((model_dir / "training_log.json").read_text()),
+            json.loads((model_dir / "validation_metrics.json").read_text())["epoch"],
         ),
         initialisation="random (trained from scratch)" if arguments["init"] == "scratch" else "ImageNet checkpoint",
     )
-    return destination
 
 
 def main(argv=None) -> Path:
@@ -104,10 +115,16 @@ def main(argv=None) -> Path:
     parser.add_argument("--name", default=None, help="Folder name in the destination (default: the run's).")
     parser.add_argument("--results_only", action="store_true", help="Copy to results/runs/ without weights.")
     parser.add_argument("--half_precision", action="store_true", help="Store the weights as float16.")
+    parser.add_argument("--card_only", action="store_true",
+                        help="Rewrite the model card of the published folder --run_dir from its own files.")
     parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models")
     parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs")
     args = parser.parse_args(argv)
 
+    if args.card_only:
+        write_card(args.run_dir)
+        logger.info("Rewrote the model card in %s", args.run_dir)
+        return args.run_dir
     name = args.name or args.run_dir.name
     destination = (args.runs_dir if args.results_only else args.models_dir) / name
     publish(args.run_dir, destination, half_precision=args.half_precision, results_only=args.results_only)
