@@ -230,3 +230,8 @@ def test_cv_budget_same_epochs_every_fold():
     }
     entry["radiograph_level"] = entry["image_level"]
     assert "| 2 epochs per fold, 16 min in all |" in make_results.cv_table([entry])
+
+
+def test_selection_table_counts_epochs_from_one():
+    table = make_results.selection_table([_selection_entry({})])
+    assert "| custom-cnn | 224x224 | 2 | 2 |" in table

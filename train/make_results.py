@@ -206,7 +206,7 @@ def selection_table(results: list[dict]) -> str:
             # Runs from before --selection_weighting existed used the plain mean.
             weighting = SELECTION_WEIGHTING_NAMES[entry.get("training_args", {}).get("selection_weighting", "equal")]
         lines.append(
-            f"| {entry['model']} | {size['height']}x{size['width']} | {len(log)} | {selection['epoch']} | "
+            f"| {entry['model']} | {size['height']}x{size['width']} | {len(log)} | {selection['epoch'] + 1} | "
             f"{minutes:.0f} min | {selection['num_images']} | {selection['roc_auc']:.2f} | "
             f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {weighting} | {selection['accuracy']:.2f} |"
         )
@@ -439,9 +439,9 @@ def main(argv=None) -> None:
         "kept the epoch with the best ROC-AUC on them. With several sources the selection column",
         "combines the per-source ROC-AUCs: as a plain mean (weighted equally), or weighted by the",
         "inverse of each one's bootstrap variance, resampled by radiograph or id block (the default",
-        "since `--selection_weighting`), so a source with few independent radiographs in the",
-        "hold-out sways the choice less. Wall time is the sum of the epochs on the 2-core CPU",
-        "machine the run used.",
+        "since `--selection_weighting`), so the source whose ROC-AUC the hold-out measures less",
+        "precisely sways the choice less. Epochs count from 1. Wall time is the sum of the epochs",
+        "on the 2-core CPU machine the run used.",
         "",
         selection_table(results),
         "",
