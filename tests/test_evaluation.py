@@ -208,8 +208,8 @@ def _selection_entry(training_args: dict) -> dict:
 
 
 def test_selection_table_per_source_auc():
-    table = make_results.selection_table([_selection_entry({"selection_weighting": "inverse_variance"})])
-    assert "| 1661 | 0.78 | 0.80 | by inverse variance | 0.73 |" in table
+    table = make_results.selection_table([_selection_entry({"selection_weighting": "groups"})])
+    assert "| 1661 | 0.78 | 0.80 | by group counts | 0.73 |" in table
 
 
 def test_selection_table_older_runs_equal():

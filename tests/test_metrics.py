@@ -6,7 +6,6 @@ import pytest
 from bone_fracture import POSITIVE_INDEX
 from train.metrics import (
     bootstrap_intervals,
-    bootstrap_standard_error,
     compute_metrics,
     load_fracture_metric,
     radiograph_level,
@@ -119,26 +118,3 @@ def test_roc_auc_with_ties_matches_scikit_learn():
     probabilities = np.array([0.9, 0.9, 0.7, 0.2, 0.5, 0.5, 0.5, 0.1, 0.3, 0.3, 0.8, 0.6])
     expected = roc_auc_score(labels == POSITIVE_INDEX, probabilities)
     assert compute_metrics(labels, probabilities)["roc_auc"] == pytest.approx(expected, abs=1e-12)
-
-
-def _ranked_groups(num_groups: int, images_per_group: int, seed: int):
-    # Half the groups fractured. Each group shifts all its images alike, as copies of one radiograph would,
-    # so the number of groups, not of images, sets how much resampled ROC-AUCs vary.
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(num_groups) % 2, images_per_group)
-    group_shift = np.repeat(rng.normal(0.0, 0.2, num_groups), images_per_group)
-    noise = rng.normal(0.0, 0.02, labels.size)
-    probabilities = np.clip(0.5 + 0.1 * (labels - 0.5) + group_shift + noise, 0.0, 1.0)
-    groups = np.repeat(np.arange(num_groups), images_per_group)
-    return np.where(labels == 1, POSITIVE_INDEX, 1 - POSITIVE_INDEX), probabilities, groups
-
-
-def test_standard_error_shrinks_with_groups():
-    few = bootstrap_standard_error(*_ranked_groups(6, 40, seed=0))
-    many = bootstrap_standard_error(*_ranked_groups(120, 2, seed=0))
-    assert many < few
-
-
-def test_standard_error_one_group_nan():
-    labels = np.array([POSITIVE_INDEX, 1 - POSITIVE_INDEX, POSITIVE_INDEX])
-    assert np.isnan(bootstrap_standard_error(labels, np.array([0.7, 0.3, 0.6]), np.array(["a", "a", "a"])))

@@ -527,14 +527,32 @@ def test_equal_selection_is_source_mean():
     assert metrics["selection_roc_auc"] == pytest.approx(np.mean(aucs))
 
 
-def test_inverse_variance_favours_many_groups():
-    weights = source_selection_weights(*_holdout(0), weighting="inverse_variance")
+def test_group_weights_favour_many_groups():
+    labels, _, sources, groups = _holdout(0)
+    weights = source_selection_weights(labels, sources, groups, weighting="groups")
     assert weights["many"] > weights["few"]
 
 
-def test_selection_weights_sum_to_one():
-    weights = source_selection_weights(*_holdout(0), weighting="inverse_variance")
-    assert sum(weights.values()) == pytest.approx(1.0)
+def test_group_weights_hand_computed():
+    # Source a: 2 fractured and 2 normal groups -> 1/(1/2 + 1/2) = 1. Source b: 1 and 1 -> 0.5.
+    labels = np.array([POSITIVE_INDEX, POSITIVE_INDEX, 1 - POSITIVE_INDEX, 1 - POSITIVE_INDEX, POSITIVE_INDEX, 1 - POSITIVE_INDEX])
+    sources = np.array(["a", "a", "a", "a", "b", "b"])
+    groups = np.array(["a1", "a2", "a3", "a4", "b1", "b2"])
+    weights = source_selection_weights(labels, sources, groups, weighting="groups")
+    assert weights == pytest.approx({"a": 2 / 3, "b": 1 / 3})
+
+
+def test_group_weights_count_groups_not_images():
+    labels, _, sources, groups = _holdout(0)
+    copies = np.repeat(np.arange(labels.size), 3)
+    weights = source_selection_weights(labels[copies], sources[copies], groups[copies], weighting="groups")
+    assert weights == source_selection_weights(labels, sources, groups, weighting="groups")
+
+
+def test_one_class_source_weight_zero():
+    labels = np.array([POSITIVE_INDEX, 1 - POSITIVE_INDEX, POSITIVE_INDEX])
+    weights = source_selection_weights(labels, np.array(["a", "a", "b"]), np.array(["1", "2", "3"]), "groups")
+    assert weights["b"] == 0.0
 
 
 def test_selection_score_uses_weights():
@@ -544,16 +562,9 @@ def test_selection_score_uses_weights():
     assert metrics["selection_roc_auc"] == pytest.approx(0.8 * many + 0.2 * few)
 
 
-def test_one_group_source_weighs_equally():
-    labels, probabilities, sources, groups = _holdout(0)
-    groups = np.where(sources == "few", 1000, groups)
-    weights = source_selection_weights(labels, probabilities, sources, groups, weighting="inverse_variance")
-    assert weights == {"few": 0.5, "many": 0.5}
-
-
 def test_selection_weighting_default():
     args = parse_args(["--train_dir", "data", "--output_dir", "out"])
-    assert args.selection_weighting == "inverse_variance"
+    assert args.selection_weighting == "groups"
 
 
 def test_card_counts_epochs_from_one():

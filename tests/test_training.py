@@ -485,8 +485,24 @@ def test_calibration_report_written(trained_dir):
     assert sorted(report) == ["calibration", "validation_after", "validation_before"]
 
 
-def test_resume_other_selection_weighting_fails(tmp_path):
-    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--per_device_train_batch_size", "32")
+@pytest.fixture(scope="module")
+def refused_resume(tmp_path_factory):
+    """Train one step, then try to resume it with another --selection_weighting."""
+    root = tmp_path_factory.mktemp("refused")
+    arguments = training_args(XRAY_FOLDER, root / "model", root / "cache", "--per_device_train_batch_size", "32")
     train_main([*arguments, "--max_train_steps", "1"])
-    with pytest.raises(ValueError, match="selection_weighting"):
+    try:
         train_main([*arguments, "--selection_weighting", "equal", "--resume_from_checkpoint", "latest"])
+    except ValueError as error:
+        return root / "model", error
+    return root / "model", None
+
+
+def test_resume_other_selection_weighting_fails(refused_resume):
+    _, error = refused_resume
+    assert "selection_weighting" in str(error)
+
+
+def test_refused_resume_keeps_training_args(refused_resume):
+    output_dir, _ = refused_resume
+    assert read_json(output_dir / "training_args.json")["selection_weighting"] == "groups"

@@ -185,7 +185,7 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
     return "\n".join(lines)
 
 
-SELECTION_WEIGHTING_NAMES = {"equal": "equally", "inverse_variance": "by inverse variance"}
+SELECTION_WEIGHTING_NAMES = {"equal": "equally", "groups": "by group counts"}
 
 
 def selection_table(results: list[dict]) -> str:

@@ -103,11 +103,3 @@ def bootstrap_intervals(
         name: [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))] if values else [float("nan")] * 2
         for name, values in samples.items()
     }
-
-
-def bootstrap_standard_error(labels, fracture_probabilities, groups, num_resamples: int = 200, seed: int = 0) -> float:
-    """Estimate the standard error of the ROC-AUC by resampling whole groups; NaN when it cannot be estimated."""
-    if len(np.unique(np.asarray(groups))) < 2:
-        return float("nan")
-    values = _bootstrap_samples(labels, fracture_probabilities, groups, 0.5, num_resamples, seed)["roc_auc"]
-    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")

@@ -43,7 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
-from .metrics import bootstrap_standard_error, compute_metrics
+from .metrics import compute_metrics
 
 logger = get_logger(__name__)
 
@@ -91,10 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr_scheduler_type", choices=["cosine", "linear"], default="cosine")
     parser.add_argument("--class_weighting", choices=["none", "balanced"], default="none",
                         help="'balanced' weights the loss by inverse class frequency of the training images.")
-    parser.add_argument("--selection_weighting", choices=["inverse_variance", "equal"], default="inverse_variance",
+    parser.add_argument("--selection_weighting", choices=["groups", "equal"], default="groups",
                         help="With several sources, how their hold-out ROC-AUCs combine into the score that picks the "
-                        "checkpoint: weighted by the inverse of each one's bootstrap variance (resampled by group), "
-                        "or their plain mean.")
+                        "checkpoint: 'groups' (default) weighs each by 1/(1/P + 1/N), P and N its groups with "
+                        "fractured and normal images; 'equal' takes the plain mean.")
     parser.add_argument("--early_stopping_patience", type=int, default=None,
                         help="Stop after this many epochs without a better validation ROC-AUC.")
     parser.add_argument("--originals_only", action="store_true",
@@ -201,40 +201,31 @@ def source_sampling_weights(sources: list[str], args) -> torch.Tensor:
     return torch.tensor([share[source] / counts[source] for source in sources], dtype=torch.double)
 
 
-MIN_STANDARD_ERROR = 0.01
-
-
-def source_selection_weights(
-    labels: np.ndarray, probabilities: np.ndarray, sources: np.ndarray, groups: np.ndarray, weighting: str
-) -> dict[str, float]:
+def source_selection_weights(labels, sources, groups, weighting: str) -> dict[str, float]:
     """Weigh each source's ROC-AUC in the selection score; the weights sum to 1.
 
-    `"equal"` gives every source the same weight. `"inverse_variance"` weighs
-    each by the inverse of its ROC-AUC's bootstrap variance, resampled by
-    group, so a source whose ROC-AUC the hold-out measures less precisely
-    counts less. A standard error below `MIN_STANDARD_ERROR` counts as that
-    value, since a handful of groups can make every resample agree. If any
-    source's standard error is undefined (one class, or a single group), all
-    sources are weighed equally, with a warning.
+    `"equal"` gives every source the same weight. `"groups"` makes each
+    weight proportional to 1 / (1/P + 1/N), where P and N count the source's
+    groups (radiographs, or id blocks) that hold fractured and normal images:
+    how precisely a ROC-AUC is measured grows with the number of independent
+    cases of each class (Hanley and McNeil, 1982), and the rotated copies of
+    one radiograph are not independent. The weights depend on the split
+    alone, not on a model. A source lacking one class gets weight 0; if all
+    do, the sources are weighed equally.
     """
+    labels, sources, groups = np.asarray(labels), np.asarray(sources), np.asarray(groups)
     names = sorted(set(sources.tolist()))
+    equal = {name: 1.0 / len(names) for name in names}
     if weighting == "equal":
-        return {name: 1.0 / len(names) for name in names}
-    errors = {}
+        return equal
+    raw = {}
     for name in names:
         chosen = sources == name
-        errors[name] = bootstrap_standard_error(labels[chosen], probabilities[chosen], groups[chosen])
-    undefined = [name for name, error in errors.items() if np.isnan(error)]
-    if undefined:
-        logger.warning(f"No bootstrap standard error for {', '.join(undefined)}; weighing the sources equally.")
-        return {name: 1.0 / len(names) for name in names}
-    inverse_variances = {name: max(error, MIN_STANDARD_ERROR) ** -2 for name, error in errors.items()}
-    total = sum(inverse_variances.values())
-    logger.info(
-        "Selection weights: "
-        + ", ".join(f"{name} {inverse_variances[name] / total:.2f} (ROC-AUC standard error {errors[name]:.3f})" for name in names)
-    )
-    return {name: inverse_variances[name] / total for name in names}
+        fractured = len(set(groups[chosen & (labels == POSITIVE_INDEX)].tolist()))
+        normal = len(set(groups[chosen & (labels != POSITIVE_INDEX)].tolist()))
+        raw[name] = 1.0 / (1.0 / fractured + 1.0 / normal) if fractured and normal else 0.0
+    total = sum(raw.values())
+    return {name: value / total for name, value in raw.items()} if total > 0 else equal
 
 
 def holdout_metrics(
@@ -315,7 +306,16 @@ def main(argv=None):
     )
 
     holdout_sources = np.asarray(holdout_split["source"])
-    holdout_groups = np.asarray(holdout_split["group"])
+    selection_weights = None
+    if len(set(holdout_sources.tolist())) > 1:
+        selection_weights = source_selection_weights(
+            holdout_split["label"], holdout_sources, holdout_split["group"], args.selection_weighting
+        )
+        logger.info(
+            "Selection weights (--selection_weighting " + args.selection_weighting + "): "
+            + ", ".join(f"{name} {weight:.2f}" for name, weight in selection_weights.items()),
+            main_process_only=True,
+        )
     columns = ["pixels", "label"]
     generator = torch.Generator().manual_seed(args.seed)
     train_data = train_split.with_format("torch", columns=columns)
@@ -364,13 +364,10 @@ def main(argv=None):
         model, optimizer, train_loader, holdout_loader, scheduler
     )
 
-    if accelerator.is_main_process:
-        (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
     if args.report_to != "none":
         accelerator.init_trackers("train", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
 
     history, best_auc, best_epoch, start_epoch, completed_steps = [], -1.0, -1, 0, 0
-    selection_weights = None
     if args.resume_from_checkpoint:
         checkpoint = (
             find_latest_checkpoint(output_dir)
@@ -388,9 +385,11 @@ def main(argv=None):
             raise ValueError(
                 f"{checkpoint} scored epochs with --selection_weighting {saved_weighting}; resume with the same option."
             )
-        selection_weights = state.get("selection_weights")
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
+    if accelerator.is_main_process:
+        # Written after the resume checks, so a refused resume leaves the run's record as it was.
+        (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
 
     augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
     logger.info(
@@ -434,11 +433,6 @@ def main(argv=None):
                 break
 
         labels, probabilities = predict_fracture_probabilities(model, holdout_loader, processor, accelerator)
-        if selection_weights is None and len(set(holdout_sources.tolist())) > 1:
-            # Fixed after the first evaluation, so every epoch is scored on the same scale.
-            selection_weights = source_selection_weights(
-                labels, probabilities, holdout_sources, holdout_groups, args.selection_weighting
-            )
         metrics = holdout_metrics(labels, probabilities, holdout_sources, selection_weights)
         record = {
             "epoch": epoch,
@@ -461,6 +455,7 @@ def main(argv=None):
         logger.info(
             f"epoch {epoch}: train_loss {record['train_loss']:.4f}, validation ROC-AUC {metrics['roc_auc']:.4f}"
             + "".join(f" ({name} {values['roc_auc']:.4f})" for name, values in metrics.get("per_source", {}).items())
+            + (f", selection score {metrics['selection_roc_auc']:.4f}" if "per_source" in metrics else "")
             + f", accuracy {metrics['accuracy']:.4f}, {record['epoch_seconds']:.0f} s",
             main_process_only=True,
         )
@@ -492,7 +487,6 @@ def main(argv=None):
                 "best_epoch": best_epoch,
                 "history": history,
                 "selection_weighting": args.selection_weighting,
-                "selection_weights": selection_weights,
             }
             (checkpoint / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
             for older in (output_dir / CHECKPOINTS_DIR).glob("epoch_*"):
@@ -512,7 +506,8 @@ def main(argv=None):
     if accelerator.is_main_process:
         best = json.loads((output_dir / "validation_metrics.json").read_text())
         logger.info(
-            f"Best validation ROC-AUC {best['selection_roc_auc']:.4f} at epoch {best['epoch']}. "
+            f"Best selection score (validation ROC-AUC, weighted by source) {best['selection_roc_auc']:.4f} "
+            f"at epoch {best['epoch']}. "
             f"Model, image processor and metrics written to {output_dir.resolve()}",
             main_process_only=True,
         )
