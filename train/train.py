@@ -224,6 +224,8 @@ def source_selection_weights(labels, sources, groups, weighting: str) -> dict[st
         fractured = len(set(groups[chosen & (labels == POSITIVE_INDEX)].tolist()))
         normal = len(set(groups[chosen & (labels != POSITIVE_INDEX)].tolist()))
         raw[name] = 1.0 / (1.0 / fractured + 1.0 / normal) if fractured and normal else 0.0
+        if not raw[name]:
+            logger.warning(f"The validation images of {name} hold one class only; its ROC-AUC takes no part in selection.")
     total = sum(raw.values())
     return {name: value / total for name, value in raw.items()} if total > 0 else equal
 
