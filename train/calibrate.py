@@ -67,7 +67,9 @@ def main(argv=None) -> dict:
         raise ValueError(
             f"The rebuilt validation split ({len(holdout)} images, ROC-AUC {auc:.4f}) differs from the "
             f"training run's ({recorded['num_images']} images, ROC-AUC {recorded['roc_auc']:.4f}). Pass the "
-            f"run's --seed and --holdout_fraction, and --name_groups_only for models trained before duplicate detection."
+            f"run's data folders, --id_block_size, --seed and --holdout_fraction (see {args.model_dir / 'training_args.json'}), "
+            f"and --name_groups_only for models trained before duplicate detection. On a few dozen images, "
+            f"training's bf16 scoring alone can move the ROC-AUC past the {AUC_TOLERANCE} tolerance."
         )
     logger.info("Rebuilt the training run's validation split: %d images, ROC-AUC %.4f", len(holdout), auc)
 

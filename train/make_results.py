@@ -366,9 +366,10 @@ def replace_between_markers(path: Path, content: str, name: str = "results") -> 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models")
-    parser.add_argument("--readmes", type=Path, nargs="+", default=[REPO_ROOT / "README.md", REPO_ROOT / "README.id.md"])
-    parser.add_argument("--results_page", type=Path, default=REPO_ROOT / "docs" / "RESULTS.md")
+    parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models", help="Served model folders to report.")
+    parser.add_argument("--readmes", type=Path, nargs="+", default=[REPO_ROOT / "README.md", REPO_ROOT / "README.id.md"],
+                        help="READMEs whose generated tables (between the results markers) are rewritten in place.")
+    parser.add_argument("--results_page", type=Path, default=REPO_ROOT / "docs" / "RESULTS.md", help="Page to write.")
     parser.add_argument("--cv_dir", type=Path, default=REPO_ROOT / "results" / "cv",
                         help="Folder of cross-validation runs, each with cv_results.json.")
     parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")

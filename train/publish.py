@@ -56,14 +56,15 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
         data += f", drawn with source weights {arguments['source_weights']}"
     holdout = round(100 * arguments.get("holdout_fraction", 0.15))
     data += (
-        f"; about {holdout}% of the radiographs (of FracAtlas: of the id blocks) were held out of training "
+        f"; about {holdout}% of the radiographs (or id blocks) were held out of training "
         "to choose the epoch and calibrate"
     )
     minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0
     size = arguments["image_size"]
     # Logs count epochs from 0; the card counts from 1.
     return (
-        f"{data}.\n- Budget: {len(training_log)} epochs ({minutes:.0f} min), weights after epoch {best_epoch + 1}, "
+        f"{data}.\n- Budget: {len(training_log)} epoch{'s' if len(training_log) != 1 else ''} ({minutes:.0f} min), "
+        f"weights after epoch {best_epoch + 1}, "
         f"{size}x{size} px input."
     )
 
@@ -117,8 +118,10 @@ def main(argv=None) -> Path:
     parser.add_argument("--half_precision", action="store_true", help="Store the weights as float16.")
     parser.add_argument("--card_only", action="store_true",
                         help="Rewrite the model card of the published folder --run_dir from its own files.")
-    parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models")
-    parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs")
+    parser.add_argument("--models_dir", type=Path, default=REPO_ROOT / "models",
+                        help="Where served models go; a folder of the same name is replaced.")
+    parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs",
+                        help="Where --results_only copies go; a folder of the same name is replaced.")
     args = parser.parse_args(argv)
 
     if args.card_only:
