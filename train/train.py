@@ -206,12 +206,11 @@ def source_selection_weights(labels, sources, groups, weighting: str) -> dict[st
 
     `"equal"` gives every source the same weight. `"groups"` makes each
     weight proportional to 1 / (1/P + 1/N), where P and N count the source's
-    groups (radiographs, or id blocks) that hold fractured and normal images:
-    how precisely a ROC-AUC is measured grows with the number of independent
-    cases of each class (Hanley and McNeil, 1982), and the rotated copies of
-    one radiograph are not independent. The weights depend on the split
-    alone, not on a model. A source lacking one class gets weight 0; if all
-    do, the sources are weighed equally.
+    groups (radiographs, or id blocks) that hold fractured and normal images.
+    The variance of a ROC-AUC shrinks roughly as 1/P + 1/N for independent
+    cases, and the rotated copies of one radiograph are not independent. The
+    weights depend on the split alone, not on a model. A source lacking one
+    class gets weight 0; if all do, the sources are weighed equally.
     """
     labels, sources, groups = np.asarray(labels), np.asarray(sources), np.asarray(groups)
     names = sorted(set(sources.tolist()))
