@@ -230,6 +230,14 @@ def test_calibrate_restores_calibration(uncalibrated_run, xray_folder_path):
     assert "temperature" in json.loads((model_dir / "config.json").read_text())["calibration"]
 
 
+def test_calibrate_reads_training_args(uncalibrated_run):
+    from train import calibrate
+
+    model_dir, cache_dir = uncalibrated_run
+    calibration = calibrate.main(["--model_dir", str(model_dir), "--cache_dir", str(cache_dir)])
+    assert calibration["calibration"]["temperature"] > 0
+
+
 def test_calibrate_rejects_other_split(uncalibrated_run, xray_folder_path):
     from train import calibrate
 

@@ -7,6 +7,9 @@ score the ROC-AUC that its `validation_metrics.json` recorded there, so a
 split that differs from the training run's is rejected instead of used:
 
     python -m train.calibrate --model_dir models/custom-cnn --data_dir path/to/bone-fracture-xray
+
+Options left out (data folders, --id_block_size, --seed, --holdout_fraction)
+are read from the model's `training_args.json`.
 """
 
 import argparse
@@ -32,15 +35,29 @@ AUC_TOLERANCE = 1e-3
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", type=Path, required=True)
-    parser.add_argument("--data_dir", required=True, nargs="+", help="The data sources the model was trained on.")
-    parser.add_argument("--id_block_size", type=int, nargs="+", default=None, help="The training run's --id_block_size.")
-    parser.add_argument("--seed", type=int, default=42, help="The training run's --seed.")
-    parser.add_argument("--holdout_fraction", type=float, default=0.15, help="The training run's --holdout_fraction.")
+    # Options left out are read from the model's training_args.json, when it has one.
+    parser.add_argument("--data_dir", nargs="+", default=None,
+                        help="The data sources the model was trained on (default: its --train_dir).")
+    parser.add_argument("--id_block_size", type=int, nargs="+", default=None,
+                        help="The training run's --id_block_size (default: from training_args.json).")
+    parser.add_argument("--seed", type=int, default=None, help="The training run's --seed (default: from training_args.json, else 42).")
+    parser.add_argument("--holdout_fraction", type=float, default=None,
+                        help="The training run's --holdout_fraction (default: from training_args.json, else 0.15).")
     parser.add_argument("--name_groups_only", action="store_true",
                         help="Group by file name only, as training did before duplicate detection.")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=128)
     parser.add_argument("--cache_dir", default=None)
     args = parser.parse_args(argv)
+    recorded_args_file = args.model_dir / "training_args.json"
+    recorded_args = json.loads(recorded_args_file.read_text()) if recorded_args_file.is_file() else {}
+    if args.data_dir is None:
+        train_dir = recorded_args.get("train_dir")
+        args.data_dir = [train_dir] if isinstance(train_dir, str) else train_dir
+    if args.data_dir is None:
+        parser.error(f"--data_dir is required: {recorded_args_file} is missing or names no --train_dir.")
+    for name, fallback in (("id_block_size", None), ("seed", 42), ("holdout_fraction", 0.15)):
+        if getattr(args, name) is None:
+            setattr(args, name, recorded_args.get(name, fallback))
     PartialState()  # calibrate_model logs through Accelerate, which needs its state
 
     dataset = load_sources(
