@@ -576,7 +576,7 @@ def test_card_counts_epochs_from_one():
 def test_card_mentions_holdout():
     arguments = {"train_dir": ["data/bone-fracture-xray"], "image_size": 224, "holdout_fraction": 0.15}
     text = describe_training(arguments, [{"epoch_seconds": 60.0}] * 3, best_epoch=1)
-    assert "about 15% of the radiographs" in text
+    assert "About 15% of the radiographs" in text
 
 
 def test_card_only_rewrites_card(tmp_path):

@@ -486,9 +486,9 @@ def test_calibration_report_written(trained_dir):
 
 
 @pytest.fixture(scope="module")
-def refused_resume(tmp_path_factory):
+def rejected_resume(tmp_path_factory):
     """Train one step, then try to resume it with another --selection_weighting."""
-    root = tmp_path_factory.mktemp("refused")
+    root = tmp_path_factory.mktemp("rejected")
     arguments = training_args(XRAY_FOLDER, root / "model", root / "cache", "--per_device_train_batch_size", "32")
     train_main([*arguments, "--max_train_steps", "1"])
     try:
@@ -498,11 +498,11 @@ def refused_resume(tmp_path_factory):
     return root / "model", None
 
 
-def test_resume_other_selection_weighting_fails(refused_resume):
-    _, error = refused_resume
+def test_resume_other_selection_weighting_fails(rejected_resume):
+    _, error = rejected_resume
     assert "selection_weighting" in str(error)
 
 
-def test_refused_resume_keeps_training_args(refused_resume):
-    output_dir, _ = refused_resume
+def test_rejected_resume_keeps_training_args(rejected_resume):
+    output_dir, _ = rejected_resume
     assert read_json(output_dir / "training_args.json")["selection_weighting"] == "groups"

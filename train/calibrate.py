@@ -40,7 +40,8 @@ def main(argv=None) -> dict:
                         help="The data sources the model was trained on (default: its --train_dir).")
     parser.add_argument("--id_block_size", type=int, nargs="+", default=None,
                         help="The training run's --id_block_size (default: from training_args.json).")
-    parser.add_argument("--seed", type=int, default=None, help="The training run's --seed (default: from training_args.json, else 42).")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="The training run's --seed (default: from training_args.json, else 42).")
     parser.add_argument("--holdout_fraction", type=float, default=None,
                         help="The training run's --holdout_fraction (default: from training_args.json, else 0.15).")
     parser.add_argument("--name_groups_only", action="store_true",

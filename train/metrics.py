@@ -58,11 +58,19 @@ def radiograph_level(labels, fracture_probabilities, groups) -> tuple[np.ndarray
     return np.asarray(labels)[first_index], mean_probabilities, names
 
 
-def _bootstrap_samples(labels, fracture_probabilities, groups, threshold: float, num_resamples: int, seed: int) -> dict:
-    """Compute each metric on resamples of whole groups drawn with replacement; return `{metric: [values]}`.
+def bootstrap_intervals(
+    labels,
+    fracture_probabilities,
+    groups,
+    threshold: float = 0.5,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Compute percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
 
     Resamples lacking one class are skipped, because sensitivity, specificity and
-    ROC-AUC need both.
+    ROC-AUC need both. Returns `{metric: [low, high]}`.
     """
     labels, fracture_probabilities, groups = (np.asarray(value) for value in (labels, fracture_probabilities, groups))
     is_fracture = (labels == POSITIVE_INDEX).astype(int)
@@ -77,27 +85,12 @@ def _bootstrap_samples(labels, fracture_probabilities, groups, threshold: float,
         indices = np.concatenate([members[index] for index in chosen])
         positives = is_fracture[indices].sum()
         if positives == 0 or positives == len(indices):
+            # Sensitivity, specificity and ROC-AUC are undefined without both classes.
             continue
         values = compute(fracture_probabilities[indices], is_fracture[indices], threshold)
         for name in INTERVAL_METRICS:
             samples[name].append(values[name])
-    return samples
 
-
-def bootstrap_intervals(
-    labels,
-    fracture_probabilities,
-    groups,
-    threshold: float = 0.5,
-    num_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, list[float]]:
-    """Compute percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
-
-    Returns `{metric: [low, high]}`; NaN where no resample held both classes.
-    """
-    samples = _bootstrap_samples(labels, fracture_probabilities, groups, threshold, num_resamples, seed)
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {
         name: [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))] if values else [float("nan")] * 2

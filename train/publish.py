@@ -56,7 +56,7 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
         data += f", drawn with source weights {arguments['source_weights']}"
     holdout = round(100 * arguments.get("holdout_fraction", 0.15))
     data += (
-        f"; about {holdout}% of the radiographs (or id blocks) were held out of training "
+        f". About {holdout}% of the radiographs (or id blocks) were held out of training "
         "to choose the epoch and calibrate"
     )
     minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0

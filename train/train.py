@@ -202,11 +202,11 @@ def source_sampling_weights(sources: list[str], args) -> torch.Tensor:
 
 
 def source_selection_weights(labels, sources, groups, weighting: str) -> dict[str, float]:
-    """Weigh each source's ROC-AUC in the selection score; the weights sum to 1.
+    """Return the weight of each source's ROC-AUC in the selection score; the weights sum to 1.
 
     `"equal"` gives every source the same weight. `"groups"` makes each
     weight proportional to 1 / (1/P + 1/N), where P and N count the source's
-    groups (radiographs, or id blocks) that hold fractured and normal images.
+    groups (radiographs, or id blocks) that contain fractured and normal images.
     The variance of a ROC-AUC shrinks roughly as 1/P + 1/N for independent
     cases, and the rotated copies of one radiograph are not independent. The
     weights depend on the split alone, not on a model. A source lacking one
@@ -224,7 +224,7 @@ def source_selection_weights(labels, sources, groups, weighting: str) -> dict[st
         normal = len(set(groups[chosen & (labels != POSITIVE_INDEX)].tolist()))
         raw[name] = 1.0 / (1.0 / fractured + 1.0 / normal) if fractured and normal else 0.0
         if not raw[name]:
-            logger.warning(f"The validation images of {name} hold one class only; its ROC-AUC takes no part in selection.")
+            logger.warning(f"The validation images of {name} contain one class only, so its ROC-AUC is left out of selection.")
     total = sum(raw.values())
     return {name: value / total for name, value in raw.items()} if total > 0 else equal
 
@@ -236,7 +236,7 @@ def holdout_metrics(
 
     With several sources, `selection_roc_auc` is the mean of their ROC-AUCs
     weighted by `weights` (equal when None), so the largest source does not
-    decide alone. A source whose validation images hold one class has no
+    decide alone. A source whose validation images contain one class has no
     ROC-AUC, and the weights of the others are rescaled. With one source the
     score is the ROC-AUC.
     """
@@ -312,9 +312,9 @@ def main(argv=None):
         selection_weights = source_selection_weights(
             holdout_split["label"], holdout_sources, holdout_split["group"], args.selection_weighting
         )
+        weights_text = ", ".join(f"{name} {weight:.2f}" for name, weight in selection_weights.items())
         logger.info(
-            "Selection weights (--selection_weighting " + args.selection_weighting + "): "
-            + ", ".join(f"{name} {weight:.2f}" for name, weight in selection_weights.items()),
+            f"Selection weights (--selection_weighting {args.selection_weighting}): {weights_text}",
             main_process_only=True,
         )
     columns = ["pixels", "label"]
@@ -384,12 +384,13 @@ def main(argv=None):
         saved_weighting = state.get("selection_weighting", "equal")
         if saved_weighting != args.selection_weighting:
             raise ValueError(
-                f"{checkpoint} scored epochs with --selection_weighting {saved_weighting}; resume with the same option."
+                f"Cannot resume from {checkpoint}: it scored epochs with --selection_weighting {saved_weighting}, "
+                f"not {args.selection_weighting}. Resume with --selection_weighting {saved_weighting}."
             )
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
     if accelerator.is_main_process:
-        # Written after the resume checks, so a refused resume leaves the run's record as it was.
+        # Written after the resume checks, so a rejected resume leaves the run's record as it was.
         (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
 
     augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
@@ -473,9 +474,10 @@ def main(argv=None):
                 unwrapped = accelerator.unwrap_model(model)
                 unwrapped.save_pretrained(output_dir, safe_serialization=True)
                 processor.save_pretrained(output_dir)
-                (output_dir / "validation_metrics.json").write_text(
-                    json.dumps({"epoch": epoch, **metrics, **({"selection_weights": selection_weights} if selection_weights else {})}, indent=2) + "\n"
-                )
+                best_metrics = {"epoch": epoch, **metrics}
+                if selection_weights:
+                    best_metrics["selection_weights"] = selection_weights
+                (output_dir / "validation_metrics.json").write_text(json.dumps(best_metrics, indent=2) + "\n")
             (output_dir / "training_log.json").write_text(json.dumps(history, indent=2) + "\n")
 
         checkpoint = output_dir / CHECKPOINTS_DIR / f"epoch_{epoch}"
