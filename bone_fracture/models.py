@@ -6,6 +6,7 @@ project's labels, so the app and the evaluation treat them alike.
 
 import logging
 
+import torch
 from torch import nn
 from transformers import (
     AutoModelForImageClassification,
@@ -46,8 +47,10 @@ def build_model(
 
     `init="scratch"` builds the architecture's standard configuration with
     random weights. `init="pretrained"` loads `pretrained_model_name_or_path`
-    (default: the ImageNet checkpoint in `PRETRAINED_CHECKPOINTS`) and replaces
-    its classifier head with a fresh two-class one. `config_kwargs` override
+    (default: the ImageNet checkpoint in `PRETRAINED_CHECKPOINTS`) in float32,
+    also when it was saved in half precision. A head with another number of
+    classes is replaced by a fresh two-class one; a two-class checkpoint of this
+    project keeps its head, so training continues from it. `config_kwargs` override
     configuration fields (e.g. `dropout` for the custom CNN).
     """
     if model_type not in MODEL_TYPES:
@@ -59,11 +62,11 @@ def build_model(
         if model_type == "custom_cnn" and pretrained_model_name_or_path is None:
             raise ValueError("The custom CNN has no ImageNet checkpoint; pass a checkpoint path or use init='scratch'.")
         checkpoint = pretrained_model_name_or_path or PRETRAINED_CHECKPOINTS[model_type]
-        logger.info("Loading %s from %s with a new two-class head", model_type, checkpoint)
+        logger.info("Loading %s from %s; a head for another number of classes is replaced", model_type, checkpoint)
         try:
             # ignore_mismatched_sizes drops the checkpoint's 1000- or 1001-class head.
             return AutoModelForImageClassification.from_pretrained(
-                checkpoint, ignore_mismatched_sizes=True, **_label_kwargs(), **config_kwargs
+                checkpoint, ignore_mismatched_sizes=True, dtype=torch.float32, **_label_kwargs(), **config_kwargs
             )
         except OSError as error:
             raise OSError(

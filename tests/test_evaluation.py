@@ -88,7 +88,7 @@ def test_indonesian_readme_gets_indonesian_table(evaluated_models, tmp_path):
     make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
                        "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv"),
                        "--runs_dir", str(tmp_path / "no-runs")])
-    assert "| CNN kustom (proyek asli, Keras) | val (600 citra) | 600 | 13 |" in readme.read_text()
+    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 |" in readme.read_text()
 
 
 def test_results_table_has_model_row(evaluated_models, tmp_path):
@@ -98,7 +98,7 @@ def test_results_table_has_model_row(evaluated_models, tmp_path):
 
 def test_results_table_has_baseline(evaluated_models, tmp_path):
     readme, _ = run_make_results(evaluated_models, tmp_path)
-    assert "| custom CNN (original project, Keras) | val (600 images) | 600 | 13 | 0.79 | 0.82 | 0.82 | 0.79 |" in readme
+    assert "| custom CNN (original project, Keras) | official val | 600 | 13 | 0.79 | 0.82 | 0.82 | 0.79 |" in readme
 
 
 def test_results_replace_old_table(evaluated_models, tmp_path):

@@ -80,6 +80,26 @@ def test_pretrained_backbone_weights_kept(imagenet_like_checkpoint):
     )
 
 
+@pytest.fixture(scope="module")
+def half_precision_checkpoint(tmp_path_factory):
+    """A two-class custom CNN saved in float16, as `train.publish --half_precision` writes it."""
+    path = tmp_path_factory.mktemp("cnn-fp16")
+    torch.manual_seed(0)
+    build_model("custom_cnn").half().save_pretrained(path)
+    return path
+
+
+def test_half_precision_checkpoint_loads_float32(half_precision_checkpoint):
+    model = build_model("custom_cnn", init="pretrained", pretrained_model_name_or_path=str(half_precision_checkpoint))
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_two_class_head_kept(half_precision_checkpoint):
+    source = AutoModelForImageClassification.from_pretrained(half_precision_checkpoint, dtype=torch.float32)
+    model = build_model("custom_cnn", init="pretrained", pretrained_model_name_or_path=str(half_precision_checkpoint))
+    torch.testing.assert_close(model.classifier.weight, source.classifier.weight)
+
+
 def test_pretrained_default_checkpoint_offline():
     # HF_HUB_OFFLINE=1 (conftest): the default ImageNet checkpoint is looked up, not silently replaced.
     with pytest.raises(OSError, match="google/mobilenet_v2_1.0_224"):

@@ -34,7 +34,7 @@ TABLE_WORDS = {
         "this_repository": "this repository",
         "original_project": "original project, Keras",
         "custom_cnn": "custom CNN",
-        "val": "val (600 images)",
+        "val": "official val",
         "val_leak_free": "val, leak-free",
         "cv_header": (
             "| model | training data | level | folds | images | radiographs | ROC-AUC | accuracy | sensitivity "
@@ -60,7 +60,7 @@ TABLE_WORDS = {
         "this_repository": "repositori ini",
         "original_project": "proyek asli, Keras",
         "custom_cnn": "CNN kustom",
-        "val": "val (600 citra)",
+        "val": "val resmi",
         "val_leak_free": "val, bebas kebocoran",
         "cv_header": (
             "| model | data latih | tingkat | fold | citra | radiograf | ROC-AUC | akurasi | sensitivitas "
@@ -110,7 +110,7 @@ def load_results(models_dir: Path) -> list[dict]:
 
 
 SPLIT_TITLES = {
-    "val": "val (600 images)",
+    "val": "official val",
     "val_leak_free": "val, leak-free",
     "fracatlas_test": "FracAtlas grouped test (fitted on FracAtlas train)",
 }

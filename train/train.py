@@ -608,5 +608,11 @@ def score_test_fold(output_dir: Path, test_fold, args) -> None:
 if __name__ == "__main__":
     import logging
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    main()
+    # Python warnings go through logging, and logging through tqdm, so that a
+    # message printed during an epoch starts a line instead of joining the progress bar's.
+    logging.captureWarnings(True)
+    with logging_redirect_tqdm():
+        main()
