@@ -235,3 +235,10 @@ def test_cv_budget_same_epochs_every_fold():
 def test_selection_table_counts_epochs_from_one():
     table = make_results.selection_table([_selection_entry({})])
     assert "| custom-cnn | 224x224 | 2 | 2 |" in table
+
+
+def test_selection_table_adds_earlier_run():
+    entry = _selection_entry({})
+    entry["initialisation"] = {"epochs": 3, "seconds": 180.0, "earlier": None}
+    table = make_results.selection_table([entry])
+    assert "| custom-cnn | 224x224 | 3 + 2 | 2 | 5 min |" in table

@@ -31,7 +31,7 @@ from train.data import (
 from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.make_results import load_transfer_rows
-from train.publish import describe_training
+from train.publish import describe_initialisation, describe_training
 from train.publish import main as publish_main
 from train.train import (
     holdout_metrics,
@@ -585,3 +585,28 @@ def test_card_only_rewrites_card(tmp_path):
     (model_dir / "README.md").unlink()
     publish_main(["--card_only", "--run_dir", str(model_dir)])
     assert "weights after epoch" in (model_dir / "README.md").read_text()
+
+
+EARLIER_RUN = {
+    "checkpoint": "models/custom-cnn",
+    "init": "scratch",
+    "epochs": 2,
+    "seconds": 120.0,
+    "earlier": {"checkpoint": "runs/first", "init": "scratch", "epochs": 4, "seconds": 240.0, "earlier": None},
+}
+
+
+def test_card_counts_earlier_epochs():
+    arguments = {"train_dir": ["data/bone-fracture-xray"], "image_size": 224, "init": "pretrained"}
+    text = describe_training(arguments, [{"epoch_seconds": 60.0}] * 3, best_epoch=1, record=EARLIER_RUN)
+    assert "after 6 earlier epochs (6 min), weights after epoch 2 of this run" in text
+
+
+def test_card_names_earlier_run():
+    arguments = {"init": "pretrained", "model_type": "custom_cnn"}
+    assert "earlier run in `models/custom-cnn` (6 epochs, 6 min" in describe_initialisation(arguments, EARLIER_RUN)
+
+
+def test_card_names_hub_checkpoint():
+    arguments = {"init": "pretrained", "model_type": "resnet50", "pretrained_model_name_or_path": None}
+    assert describe_initialisation(arguments, None) == "the pretrained checkpoint `microsoft/resnet-50`"

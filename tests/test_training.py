@@ -25,6 +25,7 @@ from train.data import (
     preprocess_dataset,
     source_radiograph_id,
 )
+from train.lineage import INITIALISATION_FILE, earlier_budget, initialisation_record
 from train.metrics import compute_metrics
 from train.train import balanced_class_weights
 from train.train import main as train_main
@@ -116,6 +117,47 @@ def test_validation_on_holdout_images(trained_dir, tmp_path):
 
 def test_validation_metrics_finite(trained_dir):
     assert math.isfinite(read_json(trained_dir / "validation_metrics.json")["roc_auc"])
+
+
+# --- continuing an earlier run ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def continued_dir(trained_dir, tmp_path_factory):
+    """Train one more step from the one-step run's folder, as from a served model."""
+    root = tmp_path_factory.mktemp("continued")
+    train_main(
+        training_args(
+            XRAY_FOLDER, root / "model", root / "cache", "--max_train_steps", "1",
+            "--init", "pretrained", "--pretrained_model_name_or_path", str(trained_dir),
+        )
+    )  # fmt: skip
+    return root / "model"
+
+
+def test_continued_run_counts_earlier_epochs(continued_dir):
+    assert read_json(continued_dir / INITIALISATION_FILE)["epochs"] == 1
+
+
+def test_continued_run_names_checkpoint(continued_dir, trained_dir):
+    assert read_json(continued_dir / INITIALISATION_FILE)["checkpoint"] == str(trained_dir)
+
+
+def test_fresh_run_drops_stale_record(tmp_path):
+    output_dir = tmp_path / "model"
+    output_dir.mkdir()
+    (output_dir / INITIALISATION_FILE).write_text(json.dumps({"epochs": 9, "seconds": 1.0}))
+    train_main(training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--max_train_steps", "1"))
+    assert not (output_dir / INITIALISATION_FILE).exists()
+
+
+def test_hub_id_is_no_earlier_run():
+    assert initialisation_record("microsoft/resnet-50") is None
+
+
+def test_earlier_budget_follows_chain():
+    record = {"epochs": 2, "seconds": 10.0, "earlier": {"epochs": 3, "seconds": 5.0, "earlier": None}}
+    assert earlier_budget(record) == (5, 15.0)
 
 
 # --- resuming -------------------------------------------------------------

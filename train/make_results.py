@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+from .lineage import earlier_budget, read_initialisation
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +107,7 @@ def load_results(models_dir: Path) -> list[dict]:
         entry["training_log"] = _read_json(eval_path.parent / "training_log.json") or []
         entry["input_size"] = _read_json(eval_path.parent / "preprocessor_config.json")["size"]
         entry["training_args"] = _read_json(eval_path.parent / "training_args.json") or {}
+        entry["initialisation"] = read_initialisation(eval_path.parent)
         results.append(entry)
     return results
 
@@ -199,14 +202,17 @@ def selection_table(results: list[dict]) -> str:
         selection, log = entry.get("selection"), entry["training_log"]
         if not selection:
             continue
-        minutes = sum(record["epoch_seconds"] for record in log) / 60.0
+        # A run that continued an earlier one counts that run's epochs and time too.
+        earlier_epochs, earlier_seconds = earlier_budget(entry.get("initialisation"))
+        minutes = (earlier_seconds + sum(record["epoch_seconds"] for record in log)) / 60.0
+        epochs = f"{earlier_epochs} + {len(log)}" if earlier_epochs else str(len(log))
         size = entry["input_size"]
         weighting = "–"
         if selection.get("per_source"):
             # Runs from before --selection_weighting existed used the plain mean.
             weighting = SELECTION_WEIGHTING_NAMES[entry.get("training_args", {}).get("selection_weighting", "equal")]
         lines.append(
-            f"| {entry['model']} | {size['height']}x{size['width']} | {len(log)} | {selection['epoch'] + 1} | "
+            f"| {entry['model']} | {size['height']}x{size['width']} | {epochs} | {selection['epoch'] + 1} | "
             f"{minutes:.0f} min | {selection['num_images']} | {selection['roc_auc']:.2f} | "
             f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {weighting} | {selection['accuracy']:.2f} |"
         )
@@ -442,7 +448,9 @@ def main(argv=None) -> None:
         "counts, the default since `--selection_weighting`. By group counts, a source's weight is",
         "1/(1/P + 1/N), where P and N count its radiographs or id blocks with fractured and with",
         "normal images. Epochs count from 1. Wall time is the sum of the epochs on the 2-core CPU",
-        "machine the run used.",
+        "machine the run used. A run that continued an earlier run's weights (`--init pretrained`",
+        "with that run's folder) shows its epochs as earlier + own, and the wall time of both;",
+        "its chosen epoch counts within its own epochs.",
         "",
         selection_table(results),
         "",

@@ -20,9 +20,11 @@ import torch
 from transformers import AutoModelForImageClassification
 
 import bone_fracture  # noqa: F401  (registers the custom CNN with the Auto classes)
+from bone_fracture.models import PRETRAINED_CHECKPOINTS
 from hub_utils import write_model_card
 
 from . import plots
+from .lineage import INITIALISATION_FILE, earlier_budget, first_initialisation, read_initialisation
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ RECORD_FILES = (
     "training_args.json",
     "calibration.json",
     "preprocessor_config.json",
+    INITIALISATION_FILE,
 )
 ARCHITECTURES = {
     "custom_cnn": "small convolutional network (this project's custom CNN)",
@@ -47,7 +50,22 @@ SOURCE_DESCRIPTIONS = {
 }
 
 
-def describe_training(arguments: dict, training_log: list[dict], best_epoch: int) -> str:
+def describe_initialisation(arguments: dict, record: dict | None) -> str:
+    """Say what a run's weights started from, for its model card."""
+    if arguments["init"] == "scratch":
+        return "random (trained from scratch)"
+    if record is None:
+        checkpoint = arguments.get("pretrained_model_name_or_path") or PRETRAINED_CHECKPOINTS[arguments["model_type"]]
+        return f"the pretrained checkpoint `{checkpoint}`"
+    epochs, seconds = earlier_budget(record)
+    start = "random weights" if first_initialisation(record, "scratch") == "scratch" else "a pretrained checkpoint"
+    return (
+        f"the weights of this project's earlier run in `{record['checkpoint']}` "
+        f"({epochs} epoch{'s' if epochs != 1 else ''}, {seconds / 60.0:.0f} min, started from {start}), trained further"
+    )
+
+
+def describe_training(arguments: dict, training_log: list[dict], best_epoch: int, record: dict | None = None) -> str:
     """Describe the data, epochs, wall time and input size of a run in one line, for its model card."""
     train_dir = arguments["train_dir"]
     sources = [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
@@ -59,12 +77,18 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
         f". About {holdout}% of the radiographs (or id blocks) were held out of training "
         "to choose the epoch and calibrate"
     )
-    minutes = sum(record["epoch_seconds"] for record in training_log) / 60.0
+    minutes = sum(epoch["epoch_seconds"] for epoch in training_log) / 60.0
     size = arguments["image_size"]
+    earlier_epochs, earlier_seconds = earlier_budget(record)
+    earlier = (
+        f" after {earlier_epochs} earlier epoch{'s' if earlier_epochs != 1 else ''} ({earlier_seconds / 60.0:.0f} min)"
+        if earlier_epochs
+        else ""
+    )
     # Logs count epochs from 0; the card counts from 1.
     return (
-        f"{data}.\n- Budget: {len(training_log)} epoch{'s' if len(training_log) != 1 else ''} ({minutes:.0f} min), "
-        f"weights after epoch {best_epoch + 1}, "
+        f"{data}.\n- Budget: {len(training_log)} epoch{'s' if len(training_log) != 1 else ''} ({minutes:.0f} min)"
+        f"{earlier}, weights after epoch {best_epoch + 1}{' of this run' if earlier_epochs else ''}, "
         f"{size}x{size} px input."
     )
 
@@ -97,6 +121,7 @@ def publish(run_dir: Path, destination: Path, half_precision: bool = False, resu
 def write_card(model_dir: Path) -> None:
     """Write the model card of a published model folder from its training and evaluation files."""
     arguments = json.loads((model_dir / "training_args.json").read_text())
+    record = read_initialisation(model_dir)
     write_model_card(
         model_dir,
         model_name=model_dir.name,
@@ -105,8 +130,9 @@ def write_card(model_dir: Path) -> None:
             arguments,
             json.loads((model_dir / "training_log.json").read_text()),
             json.loads((model_dir / "validation_metrics.json").read_text())["epoch"],
+            record,
         ),
-        initialisation="random (trained from scratch)" if arguments["init"] == "scratch" else "ImageNet checkpoint",
+        initialisation=describe_initialisation(arguments, record),
     )
 
 

@@ -43,6 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
+from .lineage import INITIALISATION_FILE, initialisation_record
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -392,6 +393,16 @@ def main(argv=None):
     if accelerator.is_main_process:
         # Written after the resume checks, so a rejected resume leaves the run's record as it was.
         (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+        # Taken at the first start and kept on resume: publishing this run may replace the folder it came from.
+        record_file = output_dir / INITIALISATION_FILE
+        if not args.resume_from_checkpoint:
+            record_file.unlink(missing_ok=True)
+        record = initialisation_record(args.pretrained_model_name_or_path) if args.init == "pretrained" else None
+        if record is not None and not record_file.is_file():
+            record_file.write_text(json.dumps(record, indent=2) + "\n")
+            logger.info(
+                f"Continuing the earlier run in {record['checkpoint']} ({record['epochs']} epochs).", main_process_only=True
+            )
 
     augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
     logger.info(

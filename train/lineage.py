@@ -1,0 +1,67 @@
+"""Record what a run started from, so that cards and tables count the whole training budget.
+
+A run with `--init pretrained` may start from the folder of an earlier run of
+this project (a served model in `models/`, say) to train it further. Training
+then writes `initialisation.json` beside its outputs: the checkpoint path,
+the earlier run's arguments, epochs and wall time, and that run's own
+`initialisation.json` when it had one. The record is taken when training
+starts, because publishing the new run may replace the folder it came from.
+"""
+
+import json
+from pathlib import Path
+
+INITIALISATION_FILE = "initialisation.json"
+
+
+def _read(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def initialisation_record(checkpoint: str | None) -> dict | None:
+    """Describe the earlier run in the folder `checkpoint`, or return None when it is not one.
+
+    A Hub id, or a folder without `training_log.json` (an ImageNet checkpoint
+    saved locally, say), is not a run of this project.
+    """
+    if checkpoint is None or not Path(checkpoint).is_dir():
+        return None
+    folder = Path(checkpoint)
+    training_log = _read(folder / "training_log.json")
+    if training_log is None:
+        return None
+    arguments = _read(folder / "training_args.json") or {}
+    selection = _read(folder / "validation_metrics.json") or {}
+    return {
+        "checkpoint": str(folder),
+        "model_type": arguments.get("model_type"),
+        "init": arguments.get("init", "scratch"),
+        "epochs": len(training_log),
+        "seconds": float(sum(record["epoch_seconds"] for record in training_log)),
+        "chosen_epoch": selection.get("epoch"),
+        "selection_roc_auc": selection.get("selection_roc_auc", selection.get("roc_auc")),
+        "earlier": _read(folder / INITIALISATION_FILE),
+    }
+
+
+def earlier_budget(record: dict | None) -> tuple[int, float]:
+    """Return the epochs and seconds of every run before this one, along the chain of records."""
+    epochs, seconds = 0, 0.0
+    while record:
+        epochs += record["epochs"]
+        seconds += record["seconds"]
+        record = record.get("earlier")
+    return epochs, seconds
+
+
+def first_initialisation(record: dict | None, init: str) -> str:
+    """Return how the first run of the chain started: "scratch" or "pretrained"."""
+    while record:
+        init = record.get("init", "scratch")
+        record = record.get("earlier")
+    return init
+
+
+def read_initialisation(run_dir: Path) -> dict | None:
+    """Return the `initialisation.json` of a run folder, or None when it started afresh."""
+    return _read(Path(run_dir) / INITIALISATION_FILE)
