@@ -242,3 +242,18 @@ def test_selection_table_adds_earlier_run():
     entry["initialisation"] = {"epochs": 3, "seconds": 180.0, "earlier": None}
     table = make_results.selection_table([entry])
     assert "| custom-cnn | 224x224 | 3 + 2 | 2 | 5 min |" in table
+
+
+def test_indonesian_cv_table_names_cnn():
+    entry = {
+        "model": "custom CNN",
+        "num_folds": 5,
+        "num_images": 10,
+        "num_radiographs": 5,
+        "epochs_per_fold": [2, 2, 2, 2, 2],
+        "training_wall_seconds": 960.0,
+        "image_level": {"mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
+                        "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")}},
+    }
+    entry["radiograph_level"] = entry["image_level"]
+    assert make_results.cv_table([entry], language="id").splitlines()[2].startswith("| CNN kustom |")

@@ -178,10 +178,11 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
         budget_words = words["budget_fixed"] if min(epochs) == max(epochs) else words["budget"]
         budget = budget_words.format(low=min(epochs), high=max(epochs), minutes=entry["training_wall_seconds"] / 60)
         recipe = describe_sources(entry) + describe_recipe(entry.get("training_arguments", []), language)
+        model = entry["model"].replace("custom CNN", words["custom_cnn"])
         for level in ("image", "radiograph"):
             summary = entry[f"{level}_level"]
             lines.append(
-                f"| {entry['model']} | {recipe} | {words[level]} | {entry['num_folds']} | {entry['num_images']} | "
+                f"| {model} | {recipe} | {words[level]} | {entry['num_folds']} | {entry['num_images']} | "
                 f"{entry['num_radiographs']} | {_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
                 f"{_with_interval(summary, 'recall')} | {_with_interval(summary, 'specificity')} | {budget} |"
             )
