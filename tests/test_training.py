@@ -25,7 +25,7 @@ from train.data import (
     preprocess_dataset,
     source_radiograph_id,
 )
-from train.lineage import INITIALISATION_FILE, earlier_budget, initialisation_record
+from train.lineage import INITIALISATION_FILE, earlier_budget, initialisation_record, split_differences
 from train.metrics import compute_metrics
 from train.train import balanced_class_weights
 from train.train import main as train_main
@@ -153,6 +153,16 @@ def test_fresh_run_drops_stale_record(tmp_path):
 
 def test_hub_id_is_no_earlier_run():
     assert initialisation_record("microsoft/resnet-50") is None
+
+
+def test_other_seed_flagged():
+    record = {"split": {"seed": 42, "holdout_fraction": 0.15}}
+    assert split_differences(record, {"seed": 7, "holdout_fraction": 0.15}) == ["seed"]
+
+
+def test_same_split_not_flagged(continued_dir):
+    record = read_json(continued_dir / INITIALISATION_FILE)
+    assert split_differences(record, read_json(continued_dir / "training_args.json")) == []
 
 
 def test_earlier_budget_follows_chain():

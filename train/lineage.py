@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 INITIALISATION_FILE = "initialisation.json"
+# The options that decide which radiographs a run holds out.
+SPLIT_ARGUMENTS = ("train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index")
 
 
 def _read(path: Path):
@@ -38,6 +40,7 @@ def initialisation_record(checkpoint: str | None) -> dict | None:
         "init": arguments.get("init", "scratch"),
         "epochs": len(training_log),
         "seconds": float(sum(record["epoch_seconds"] for record in training_log)),
+        "split": {name: arguments.get(name) for name in SPLIT_ARGUMENTS},
         "chosen_epoch": selection.get("epoch"),
         "selection_roc_auc": selection.get("selection_roc_auc", selection.get("roc_auc")),
         "earlier": _read(folder / INITIALISATION_FILE),
@@ -65,3 +68,14 @@ def first_initialisation(record: dict | None, init: str) -> str:
 def read_initialisation(run_dir: Path) -> dict | None:
     """Return the `initialisation.json` of a run folder, or None when it started afresh."""
     return _read(Path(run_dir) / INITIALISATION_FILE)
+
+
+def split_differences(record: dict, arguments: dict) -> list[str]:
+    """Name the split options in which a run differs from the earlier run it continues.
+
+    With any difference, the new hold-out can contain radiographs that the
+    earlier run trained on, and its scores are optimistic.
+    """
+    earlier = record.get("split") or {}
+    return [name for name in SPLIT_ARGUMENTS if name in earlier and earlier[name] != arguments.get(name)]
+

@@ -43,7 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
-from .lineage import INITIALISATION_FILE, initialisation_record
+from .lineage import INITIALISATION_FILE, initialisation_record, split_differences
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -264,6 +264,32 @@ def holdout_metrics(
     return metrics
 
 
+def record_initialisation(output_dir: Path, args) -> None:
+    """Write `initialisation.json` when the run continues an earlier run of this project.
+
+    The record is taken at the first start and kept on resume, since publishing
+    this run may replace the folder it came from. A fresh start drops a stale one.
+    """
+    record_file = output_dir / INITIALISATION_FILE
+    if not args.resume_from_checkpoint:
+        record_file.unlink(missing_ok=True)
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+    else:
+        record = initialisation_record(args.pretrained_model_name_or_path) if args.init == "pretrained" else None
+        if record is None:
+            return
+        record_file.write_text(json.dumps(record, indent=2) + "\n")
+    logger.info(f"Continuing the earlier run in {record['checkpoint']} ({record['epochs']} epochs).")
+    differences = split_differences(record, vars(args))
+    if differences:
+        logger.warning(
+            f"This run differs from the earlier run in {record['checkpoint']} in {', '.join(differences)}, so "
+            "its hold-out radiographs may include some that the earlier run trained on, and hold-out scores "
+            "read too high. Use the earlier run's values (see its training_args.json) for a fair hold-out."
+        )
+
+
 def find_latest_checkpoint(output_dir: Path) -> Path | None:
     checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("epoch_*"), key=lambda path: int(path.name.split("_")[1]))
     return checkpoints[-1] if checkpoints else None
@@ -393,16 +419,7 @@ def main(argv=None):
     if accelerator.is_main_process:
         # Written after the resume checks, so a rejected resume leaves the run's record as it was.
         (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
-        # Taken at the first start and kept on resume: publishing this run may replace the folder it came from.
-        record_file = output_dir / INITIALISATION_FILE
-        if not args.resume_from_checkpoint:
-            record_file.unlink(missing_ok=True)
-        record = initialisation_record(args.pretrained_model_name_or_path) if args.init == "pretrained" else None
-        if record is not None and not record_file.is_file():
-            record_file.write_text(json.dumps(record, indent=2) + "\n")
-            logger.info(
-                f"Continuing the earlier run in {record['checkpoint']} ({record['epochs']} epochs).", main_process_only=True
-            )
+        record_initialisation(output_dir, args)
 
     augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
     logger.info(
