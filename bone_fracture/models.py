@@ -7,8 +7,10 @@ project's labels, so the app and the evaluation treat them alike.
 import logging
 
 import torch
+from huggingface_hub import is_offline_mode
 from torch import nn
 from transformers import (
+    AutoConfig,
     AutoModelForImageClassification,
     MobileNetV2Config,
     MobileNetV2ForImageClassification,
@@ -25,6 +27,12 @@ logger = logging.getLogger(__name__)
 MODEL_TYPES = ("custom_cnn", "mobilenet_v2", "resnet50")
 
 # ImageNet checkpoints on the Hub that `init="pretrained"` starts from.
+# The `model_type` in a checkpoint's config.json, per architecture.
+CONFIG_MODEL_TYPES = {
+    "custom_cnn": FractureCNNConfig.model_type,
+    "mobilenet_v2": MobileNetV2Config.model_type,
+    "resnet50": ResNetConfig.model_type,
+}
 PRETRAINED_CHECKPOINTS = {
     "mobilenet_v2": "google/mobilenet_v2_1.0_224",
     "resnet50": "microsoft/resnet-50",
@@ -62,17 +70,7 @@ def build_model(
         if model_type == "custom_cnn" and pretrained_model_name_or_path is None:
             raise ValueError("The custom CNN has no ImageNet checkpoint; pass a checkpoint path or use init='scratch'.")
         checkpoint = pretrained_model_name_or_path or PRETRAINED_CHECKPOINTS[model_type]
-        logger.info("Loading %s from %s; a head for another number of classes is replaced", model_type, checkpoint)
-        try:
-            # ignore_mismatched_sizes drops the checkpoint's 1000- or 1001-class head.
-            return AutoModelForImageClassification.from_pretrained(
-                checkpoint, ignore_mismatched_sizes=True, dtype=torch.float32, **_label_kwargs(), **config_kwargs
-            )
-        except OSError as error:
-            raise OSError(
-                f"Could not load the checkpoint {checkpoint} ({error}). Without access to the Hub, pass a "
-                f"local copy with pretrained_model_name_or_path or train with init='scratch'."
-            ) from error
+        return _load_checkpoint(model_type, checkpoint, config_kwargs)
 
     if model_type == "custom_cnn":
         return FractureCNNForImageClassification(FractureCNNConfig(**_label_kwargs(), **config_kwargs))
@@ -84,6 +82,42 @@ def build_model(
         return MobileNetV2ForImageClassification(config)
     config = ResNetConfig(**_label_kwargs(), **config_kwargs)  # the defaults are ResNet-50
     return ResNetForImageClassification(config)
+
+
+def _load_checkpoint(model_type: str, checkpoint: str, config_kwargs: dict) -> PreTrainedModel:
+    """Load `checkpoint` as a two-class `model_type`; only the classifier head may change shape."""
+    logger.info("Loading %s from %s; a head for another number of classes is replaced", model_type, checkpoint)
+    try:
+        config = AutoConfig.from_pretrained(checkpoint)
+    except (OSError, ValueError) as error:
+        offline = " HF_HUB_OFFLINE is set, so only local folders and cached checkpoints load." if is_offline_mode() else ""
+        raise OSError(
+            f"Could not load the checkpoint {checkpoint} ({error}).{offline} Without access to the Hub, pass a "
+            f"local copy with pretrained_model_name_or_path or train with init='scratch'."
+        ) from error
+    if config.model_type != CONFIG_MODEL_TYPES[model_type]:
+        found = [name for name, value in CONFIG_MODEL_TYPES.items() if value == config.model_type]
+        raise ValueError(
+            f"The checkpoint {checkpoint} holds a {found[0] if found else config.model_type} model, not {model_type}; "
+            "pass its model type."
+        )
+    # ignore_mismatched_sizes drops the checkpoint's 1000- or 1001-class head.
+    model, loading_info = AutoModelForImageClassification.from_pretrained(
+        checkpoint,
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+        dtype=torch.float32,
+        **_label_kwargs(),
+        **config_kwargs,
+    )
+    reinitialised = sorted(key for key, *_ in loading_info["mismatched_keys"] if not key.startswith("classifier"))
+    if reinitialised:
+        raise ValueError(
+            f"The checkpoint {checkpoint} has layers of other shapes than these options build "
+            f"({', '.join(reinitialised[:3])}, ...). Leave out options that change the architecture, such as "
+            "hidden_sizes, or set them as the checkpoint's config.json does."
+        )
+    return model
 
 
 def gradcam_target_layer(model: PreTrainedModel) -> nn.Module:

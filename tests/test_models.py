@@ -100,6 +100,26 @@ def test_two_class_head_kept(half_precision_checkpoint):
     torch.testing.assert_close(model.classifier.weight, source.classifier.weight)
 
 
+def test_other_architecture_checkpoint_rejected(half_precision_checkpoint):
+    with pytest.raises(ValueError, match="holds a custom_cnn model, not resnet50"):
+        build_model("resnet50", init="pretrained", pretrained_model_name_or_path=str(half_precision_checkpoint))
+
+
+def test_other_layer_sizes_rejected(half_precision_checkpoint):
+    with pytest.raises(ValueError, match="layers of other shapes"):
+        build_model(
+            "custom_cnn",
+            init="pretrained",
+            pretrained_model_name_or_path=str(half_precision_checkpoint),
+            hidden_sizes=[8, 16],
+        )
+
+
+def test_offline_error_says_offline():
+    with pytest.raises(OSError, match="HF_HUB_OFFLINE is set"):
+        build_model("resnet50", init="pretrained")
+
+
 def test_pretrained_default_checkpoint_offline():
     # HF_HUB_OFFLINE=1 (conftest): the default ImageNet checkpoint is looked up, not silently replaced.
     with pytest.raises(OSError, match="google/mobilenet_v2_1.0_224"):

@@ -592,7 +592,15 @@ EARLIER_RUN = {
     "init": "scratch",
     "epochs": 2,
     "seconds": 120.0,
-    "earlier": {"checkpoint": "runs/first", "init": "scratch", "epochs": 4, "seconds": 240.0, "earlier": None},
+    "split": {"train_dir": ["data/fracatlas"]},
+    "earlier": {
+        "checkpoint": "runs/first",
+        "init": "scratch",
+        "epochs": 4,
+        "seconds": 240.0,
+        "split": {"train_dir": ["data/bone-fracture-xray"]},
+        "earlier": None,
+    },
 }
 
 
@@ -604,7 +612,23 @@ def test_card_counts_earlier_epochs():
 
 def test_card_names_earlier_run():
     arguments = {"init": "pretrained", "model_type": "custom_cnn"}
-    assert "earlier run in `models/custom-cnn` (6 epochs, 6 min" in describe_initialisation(arguments, EARLIER_RUN)
+    assert "saved in `models/custom-cnn` when this run started" in describe_initialisation(arguments, EARLIER_RUN)
+
+
+def test_card_counts_whole_chain():
+    arguments = {"init": "pretrained", "model_type": "custom_cnn"}
+    assert "trained for 6 epochs (6 min)" in describe_initialisation(arguments, EARLIER_RUN)
+
+
+def test_card_names_earlier_data():
+    arguments = {"init": "pretrained", "model_type": "custom_cnn"}
+    assert "on fracatlas, bone-fracture-xray, starting" in describe_initialisation(arguments, EARLIER_RUN)
+
+
+def test_card_names_first_checkpoint():
+    record = {**EARLIER_RUN, "init": "pretrained", "pretrained_model_name_or_path": "local/resnet-50", "earlier": None}
+    arguments = {"init": "pretrained", "model_type": "resnet50"}
+    assert describe_initialisation(arguments, record).endswith("the pretrained checkpoint `local/resnet-50`")
 
 
 def test_card_names_hub_checkpoint():

@@ -155,6 +155,60 @@ def test_hub_id_is_no_earlier_run():
     assert initialisation_record("microsoft/resnet-50") is None
 
 
+def test_output_dir_same_as_checkpoint_rejected(trained_dir, capsys):
+    with pytest.raises(SystemExit):
+        train_module.parse_args(
+            training_args(XRAY_FOLDER, trained_dir, trained_dir / "cache", "--init", "pretrained",
+                          "--pretrained_model_name_or_path", str(trained_dir))
+        )  # fmt: skip
+    assert "must differ from --pretrained_model_name_or_path" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_folder_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_module.parse_args(
+            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
+                          "--pretrained_model_name_or_path", str(tmp_path / "no-such-run"))
+        )  # fmt: skip
+    assert "no folder" in capsys.readouterr().err
+
+
+def test_checkpoint_folder_without_config_rejected(trained_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_module.parse_args(
+            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
+                          "--pretrained_model_name_or_path", str(trained_dir / "checkpoints"))
+        )  # fmt: skip
+    assert "--resume_from_checkpoint" in capsys.readouterr().err
+
+
+def test_cross_validation_from_trained_run_rejected(trained_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_module.parse_args(
+            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
+                          "--pretrained_model_name_or_path", str(trained_dir), "--num_folds", "2", "--fold_index", "0")
+        )  # fmt: skip
+    assert "saw radiographs of every test fold" in capsys.readouterr().err
+
+
+def test_resume_with_other_model_rejected(trained_dir, tmp_path):
+    # Refused before anything is loaded or written, so the shared run stays as it was.
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--hidden_sizes", "8", "32")
+    with pytest.raises(ValueError, match="--hidden_sizes"):
+        train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+
+
+def test_resume_after_earlier_folder_removed(trained_dir, tmp_path):
+    earlier = tmp_path / "earlier"
+    shutil.copytree(trained_dir, earlier, ignore=shutil.ignore_patterns("checkpoints"))
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--per_device_train_batch_size", "32",
+                              "--init", "pretrained", "--pretrained_model_name_or_path", str(earlier))  # fmt: skip
+    train_main([*arguments, "--max_train_steps", "1"])
+    shutil.rmtree(earlier)
+    train_main([*arguments, "--max_train_steps", "2", "--resume_from_checkpoint", "latest"])
+    assert len(read_json(tmp_path / "model" / "training_log.json")) == 2
+
+
 def test_other_seed_flagged():
     record = {"split": {"seed": 42, "holdout_fraction": 0.15}}
     assert split_differences(record, {"seed": 7, "holdout_fraction": 0.15}) == ["seed"]
@@ -291,6 +345,11 @@ def test_holdout_split_both_classes(fixture_train_split, seed):
     train_split, holdout = grouped_holdout_split(fixture_train_split, HOLDOUT_FRACTION, seed)
     assert set(train_split["label"]) == {0, 1}
     assert set(holdout["label"]) == {0, 1}
+
+
+def test_too_few_groups_names_option(fixture_train_split):
+    with pytest.raises(ValueError, match="Raise --holdout_fraction"):
+        grouped_holdout_split(fixture_train_split, 0.01, seed=0)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.1, 0.5, 0.7])

@@ -230,6 +230,12 @@ def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) 
     if not 0.0 < holdout_fraction < 0.5:
         raise ValueError(f"holdout_fraction must be in (0, 0.5), got {holdout_fraction}.")
     labels = np.asarray(dataset["label"])
+    num_groups, num_parts = len(set(dataset["group"])), round(1.0 / holdout_fraction)
+    if num_groups < num_parts:
+        raise ValueError(
+            f"A holdout_fraction of {holdout_fraction} needs at least {num_parts} groups (source radiographs or "
+            f"id blocks), but the data has {num_groups}. Raise --holdout_fraction or add radiographs."
+        )
     train_indices, holdout_indices = _grouped_split_indices(
         _strata(dataset), dataset["group"], holdout_fraction, seed
     )

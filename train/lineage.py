@@ -38,6 +38,7 @@ def initialisation_record(checkpoint: str | None) -> dict | None:
         "checkpoint": str(folder),
         "model_type": arguments.get("model_type"),
         "init": arguments.get("init", "scratch"),
+        "pretrained_model_name_or_path": arguments.get("pretrained_model_name_or_path"),
         "epochs": len(training_log),
         "seconds": float(sum(record["epoch_seconds"] for record in training_log)),
         "split": {name: arguments.get(name) for name in SPLIT_ARGUMENTS},
@@ -57,12 +58,25 @@ def earlier_budget(record: dict | None) -> tuple[int, float]:
     return epochs, seconds
 
 
-def first_initialisation(record: dict | None, init: str) -> str:
-    """Return how the first run of the chain started: "scratch" or "pretrained"."""
+def first_initialisation(record: dict | None) -> tuple[str, str | None]:
+    """Return how the first run of the chain started: ("scratch", None) or ("pretrained", checkpoint)."""
+    init, checkpoint = "scratch", None
     while record:
-        init = record.get("init", "scratch")
+        init, checkpoint = record.get("init", "scratch"), record.get("pretrained_model_name_or_path")
         record = record.get("earlier")
-    return init
+    return init, checkpoint
+
+
+def earlier_sources(record: dict | None) -> list[str]:
+    """Return the data folders of every run before this one, in order, without repeats."""
+    sources = []
+    while record:
+        train_dir = (record.get("split") or {}).get("train_dir") or []
+        for source in [train_dir] if isinstance(train_dir, str) else train_dir:
+            if source not in sources:
+                sources.append(source)
+        record = record.get("earlier")
+    return sources
 
 
 def read_initialisation(run_dir: Path) -> dict | None:

@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from .lineage import earlier_budget, read_initialisation
+from .lineage import earlier_budget, earlier_sources, read_initialisation
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,10 @@ def training_sources(model_dir: Path) -> list[str]:
     if not arguments:
         return DEFAULT_TRAINING_SOURCES
     train_dir = arguments["train_dir"]
-    return [Path(str(source).rstrip("/")).name for source in ([train_dir] if isinstance(train_dir, str) else train_dir)]
+    sources = [train_dir] if isinstance(train_dir, str) else train_dir
+    # A run that continued an earlier one also learned from that run's data.
+    names = [Path(str(source).rstrip("/")).name for source in earlier_sources(read_initialisation(model_dir)) + sources]
+    return list(dict.fromkeys(names))
 
 
 def load_transfer_rows(*folders: Path) -> list[dict]:
@@ -449,8 +452,8 @@ def main(argv=None) -> None:
         "counts, the default since `--selection_weighting`. By group counts, a source's weight is",
         "1/(1/P + 1/N), where P and N count its radiographs or id blocks with fractured and with",
         "normal images. Epochs count from 1. Wall time is the sum of the epochs on the 2-core CPU",
-        "machine the run used. A run that continued an earlier run's weights (`--init pretrained`",
-        "with that run's folder) shows its epochs as earlier + own, and the wall time of both;",
+        "machine the run used. A run that continued the weights of earlier runs (`--init pretrained`",
+        "with a run's folder) shows its epochs as earlier + own, and the wall time of all of them;",
         "its chosen epoch counts within its own epochs.",
         "",
         selection_table(results),

@@ -24,7 +24,7 @@ from bone_fracture.models import PRETRAINED_CHECKPOINTS
 from hub_utils import write_model_card
 
 from . import plots
-from .lineage import INITIALISATION_FILE, earlier_budget, first_initialisation, read_initialisation
+from .lineage import INITIALISATION_FILE, earlier_budget, earlier_sources, first_initialisation, read_initialisation
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +58,21 @@ def describe_initialisation(arguments: dict, record: dict | None) -> str:
         checkpoint = arguments.get("pretrained_model_name_or_path") or PRETRAINED_CHECKPOINTS[arguments["model_type"]]
         return f"the pretrained checkpoint `{checkpoint}`"
     epochs, seconds = earlier_budget(record)
-    start = "random weights" if first_initialisation(record, "scratch") == "scratch" else "a pretrained checkpoint"
+    init, checkpoint = first_initialisation(record)
+    if init == "scratch":
+        start = "random weights"
+    else:
+        start = f"the pretrained checkpoint `{checkpoint or PRETRAINED_CHECKPOINTS.get(arguments['model_type'])}`"
+    sources = ", ".join(_source_name(source) for source in earlier_sources(record)) or "unrecorded data"
     return (
-        f"the weights of this project's earlier run in `{record['checkpoint']}` "
-        f"({epochs} epoch{'s' if epochs != 1 else ''}, {seconds / 60.0:.0f} min, started from {start}), trained further"
+        f"the weights of an earlier run of this project, saved in `{record['checkpoint']}` when this run started. "
+        f"Before this run the weights trained for {epochs} epoch{'s' if epochs != 1 else ''} ({seconds / 60.0:.0f} min) "
+        f"on {sources}, starting from {start}"
     )
+
+
+def _source_name(source: str) -> str:
+    return Path(str(source).rstrip("/")).name
 
 
 def describe_training(arguments: dict, training_log: list[dict], best_epoch: int, record: dict | None = None) -> str:

@@ -28,7 +28,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
+from transformers import AutoConfig, AutoModelForImageClassification, get_scheduler
 
 from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
 from bone_fracture.calibration import Calibration, fit_calibration
@@ -43,7 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
-from .lineage import INITIALISATION_FILE, initialisation_record, split_differences
+from .lineage import INITIALISATION_FILE, earlier_budget, initialisation_record, split_differences
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -140,7 +140,34 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--source_weights must be non-negative with a positive sum.")
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
+    # A resumed run takes its weights from its own checkpoint; the earlier folder may be gone.
+    if args.init == "pretrained" and args.pretrained_model_name_or_path is not None and not args.resume_from_checkpoint:
+        check_checkpoint_option(parser, args)
     return args
+
+
+def check_checkpoint_option(parser: argparse.ArgumentParser, args) -> None:
+    """Reject a --pretrained_model_name_or_path that cannot work, before any data is loaded."""
+    checkpoint = args.pretrained_model_name_or_path
+    folder = Path(checkpoint).expanduser()
+    # A Hub id is "name" or "owner/name"; anything else that does not exist is a mistyped folder.
+    looks_local = checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1
+    if not folder.exists():
+        if looks_local:
+            parser.error(f"--pretrained_model_name_or_path: no folder {checkpoint}.")
+        return
+    if not (folder / "config.json").is_file():
+        parser.error(
+            f"--pretrained_model_name_or_path: {checkpoint} holds no config.json. Pass a model folder (a run's "
+            "--output_dir or a folder in models/); to continue an interrupted run, use --resume_from_checkpoint."
+        )
+    if folder.resolve() == Path(args.output_dir).expanduser().resolve():
+        parser.error("--output_dir must differ from --pretrained_model_name_or_path: the new run would overwrite it.")
+    if args.num_folds is not None and initialisation_record(checkpoint) is not None:
+        parser.error(
+            f"--num_folds with weights trained by an earlier run ({checkpoint}): those weights saw radiographs of "
+            "every test fold. Cross-validate from scratch or from an ImageNet checkpoint."
+        )
 
 
 def build_processor(args) -> XrayImageProcessor:
@@ -176,7 +203,10 @@ def predict_fracture_probabilities(model, dataloader, processor, accelerator) ->
     return np.concatenate(all_labels), np.concatenate(all_probabilities)
 
 
-def create_model(args):
+def create_model(args, output_dir: Path):
+    if args.resume_from_checkpoint and (output_dir / "config.json").is_file():
+        # The checkpoint restores the weights, so the folder --init pretrained named may be gone by now.
+        return AutoModelForImageClassification.from_config(AutoConfig.from_pretrained(output_dir))
     config_kwargs = {"hidden_sizes": args.hidden_sizes, "dropout": args.dropout} if args.model_type == "custom_cnn" else {}
     return build_model(
         args.model_type,
@@ -280,7 +310,8 @@ def record_initialisation(output_dir: Path, args) -> None:
         if record is None:
             return
         record_file.write_text(json.dumps(record, indent=2) + "\n")
-    logger.info(f"Continuing the earlier run in {record['checkpoint']} ({record['epochs']} epochs).")
+    epochs, _ = earlier_budget(record)
+    logger.info(f"Continuing the weights in {record['checkpoint']}, trained for {epochs} epoch{'s' if epochs != 1 else ''} before.")
     differences = split_differences(record, vars(args))
     if differences:
         logger.warning(
@@ -295,9 +326,32 @@ def find_latest_checkpoint(output_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+# Options that decide the model and the split; a resumed run must keep them.
+FIXED_ON_RESUME = (
+    "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size",
+    "train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index",
+)  # fmt: skip
+
+
+def check_resume_options(output_dir: Path, args) -> None:
+    """Refuse to resume with model or split options other than those the run started with."""
+    saved_file = output_dir / "training_args.json"
+    if not args.resume_from_checkpoint or not saved_file.is_file():
+        return
+    saved = json.loads(saved_file.read_text())
+    changed = [name for name in FIXED_ON_RESUME if name in saved and saved[name] != getattr(args, name)]
+    if changed:
+        raise ValueError(
+            f"Cannot resume the run in {output_dir} with other values of "
+            f"{', '.join('--' + name for name in changed)} than it started with (see {saved_file}). "
+            "Resume with those values, or start a new run in another --output_dir."
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
+    check_resume_options(output_dir, args)
     accelerator = Accelerator(
         # Without an accelerator, cpu=True lets Accelerate join the processes a
         # distributed launcher started (it stays single-process otherwise).
@@ -371,7 +425,7 @@ def main(argv=None):
         collate_fn=collate,
     )
 
-    model = create_model(args).to(memory_format=torch.channels_last)
+    model = create_model(args, output_dir).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     class_weights = None
     if args.class_weighting == "balanced":
