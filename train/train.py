@@ -75,9 +75,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     parser.add_argument("--model_type", choices=MODEL_TYPES, default="custom_cnn")
     parser.add_argument("--init", choices=["scratch", "pretrained"], default="scratch",
-                        help="Random weights, or an ImageNet checkpoint from the Hub with a new two-class head.")
+                        help="Random weights, or the weights of a checkpoint: an ImageNet one gets a new two-class "
+                             "head, a model folder of this project keeps its head and trains further.")
     parser.add_argument("--pretrained_model_name_or_path", default=None,
-                        help="Checkpoint for --init pretrained (default: the architecture's ImageNet checkpoint).")
+                        help="Hub id or folder for --init pretrained (default: the architecture's ImageNet "
+                             "checkpoint); a model folder of this project, such as models/resnet50, continues it.")
     parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each custom CNN stage.")
     parser.add_argument("--dropout", type=float, default=0.3, help="Dropout before the custom CNN's classifier.")
 
