@@ -617,7 +617,7 @@ def test_card_names_earlier_run():
 
 def test_card_counts_whole_chain():
     arguments = {"init": "pretrained", "model_type": "custom_cnn"}
-    assert "trained for 6 epochs (6 min)" in describe_initialisation(arguments, EARLIER_RUN)
+    assert "The earlier runs took 6 epochs (6 min)" in describe_initialisation(arguments, EARLIER_RUN)
 
 
 def test_card_names_earlier_data():

@@ -66,7 +66,7 @@ def describe_initialisation(arguments: dict, record: dict | None) -> str:
     sources = ", ".join(_source_name(source) for source in earlier_sources(record)) or "unrecorded data"
     return (
         f"the weights of an earlier run of this project, saved in `{record['checkpoint']}` when this run started. "
-        f"Before this run the weights trained for {epochs} epoch{'s' if epochs != 1 else ''} ({seconds / 60.0:.0f} min) "
+        f"The earlier runs took {epochs} epoch{'s' if epochs != 1 else ''} ({seconds / 60.0:.0f} min) "
         f"on {sources}, starting from {start}"
     )
 

@@ -313,7 +313,7 @@ def record_initialisation(output_dir: Path, args) -> None:
             return
         record_file.write_text(json.dumps(record, indent=2) + "\n")
     epochs, _ = earlier_budget(record)
-    logger.info(f"Continuing the weights in {record['checkpoint']}, trained for {epochs} epoch{'s' if epochs != 1 else ''} before.")
+    logger.info(f"Continuing the weights in {record['checkpoint']}; the earlier runs took {epochs} epoch{'s' if epochs != 1 else ''}.")
     differences = split_differences(record, vars(args))
     if differences:
         logger.warning(
