@@ -257,3 +257,8 @@ def test_indonesian_cv_table_names_cnn():
     }
     entry["radiograph_level"] = entry["image_level"]
     assert make_results.cv_table([entry], language="id").splitlines()[2].startswith("| CNN kustom |")
+
+
+def test_selection_table_marks_reported_runs():
+    table = make_results.selection_table([{**_selection_entry({}), "served": False}])
+    assert table.splitlines()[2].endswith("| 0.73 | no |")

@@ -196,8 +196,8 @@ def selection_table(results: list[dict]) -> str:
     """Markdown table of the hold-out metrics that picked each checkpoint, and the training budget."""
     lines = [
         "| model | input | epochs trained | chosen epoch | training wall time | hold-out images | hold-out ROC-AUC "
-        "| selection ROC-AUC | sources weighted | hold-out accuracy |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| selection ROC-AUC | sources weighted | hold-out accuracy | served |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in results:
         selection, log = entry.get("selection"), entry["training_log"]
@@ -215,7 +215,8 @@ def selection_table(results: list[dict]) -> str:
         lines.append(
             f"| {entry['model']} | {size['height']}x{size['width']} | {epochs} | {selection['epoch'] + 1} | "
             f"{minutes:.0f} min | {selection['num_images']} | {selection['roc_auc']:.2f} | "
-            f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {weighting} | {selection['accuracy']:.2f} |"
+            f"{selection.get('selection_roc_auc', selection['roc_auc']):.2f} | {weighting} | {selection['accuracy']:.2f} | "
+            f"{'yes' if entry.get('served', True) else 'no'} |"
         )
     return "\n".join(lines)
 
@@ -384,10 +385,11 @@ def main(argv=None) -> None:
                         help="Folder of cross-validation runs, each with cv_results.json.")
     parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
     parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs",
-                        help="Evaluated training runs that are not shipped in models/, for the transfer table.")
+                        help="Evaluated training runs that are not shipped in models/, for the transfer and selection tables.")
     args = parser.parse_args(argv)
 
     results = load_results(args.models_dir)
+    reported_runs = [{**entry, "served": False} for entry in load_results(args.runs_dir)]
     cv_results = load_cv_results(args.models_dir, args.cv_dir)
     transfer_rows = load_transfer_rows(args.models_dir, args.runs_dir)
     for readme in args.readmes:
@@ -456,7 +458,12 @@ def main(argv=None) -> None:
         "with a run's folder) shows its epochs as earlier + own, and the wall time of all of them;",
         "its chosen epoch counts within its own epochs.",
         "",
-        selection_table(results),
+        "Served models come first, then the reported runs of `results/runs/`. Selection scores",
+        "compare only between runs with the same sources, hold-out and weighting: the served models",
+        "weighted equally, and runs on one source have that source's hold-out alone. The README",
+        "compares each reported run with the served model on the same hold-out and weights.",
+        "",
+        selection_table(results + reported_runs),
         "",
     ]
     args.results_page.parent.mkdir(parents=True, exist_ok=True)
