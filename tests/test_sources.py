@@ -612,7 +612,7 @@ def test_card_counts_earlier_epochs():
 
 def test_card_names_earlier_run():
     arguments = {"init": "pretrained", "model_type": "custom_cnn"}
-    assert "saved in `models/custom-cnn` when this run started" in describe_initialisation(arguments, EARLIER_RUN)
+    assert "earlier run of this project (`models/custom-cnn` at the time)" in describe_initialisation(arguments, EARLIER_RUN)
 
 
 def test_card_counts_whole_chain():
@@ -628,7 +628,7 @@ def test_card_names_earlier_data():
 def test_card_names_first_checkpoint():
     record = {**EARLIER_RUN, "init": "pretrained", "pretrained_model_name_or_path": "local/resnet-50", "earlier": None}
     arguments = {"init": "pretrained", "model_type": "resnet50"}
-    assert describe_initialisation(arguments, record).endswith("the pretrained checkpoint `local/resnet-50`")
+    assert describe_initialisation(arguments, record).endswith("the pretrained checkpoint `local/resnet-50`.")
 
 
 def test_card_names_hub_checkpoint():

@@ -65,9 +65,9 @@ def describe_initialisation(arguments: dict, record: dict | None) -> str:
         start = f"the pretrained checkpoint `{checkpoint or PRETRAINED_CHECKPOINTS.get(arguments['model_type'])}`"
     sources = ", ".join(_source_name(source) for source in earlier_sources(record)) or "unrecorded data"
     return (
-        f"the weights of an earlier run of this project, saved in `{record['checkpoint']}` when this run started. "
+        f"the weights of an earlier run of this project (`{record['checkpoint']}` at the time). "
         f"The earlier runs took {epochs} epoch{'s' if epochs != 1 else ''} ({seconds / 60.0:.0f} min) "
-        f"on {sources}, starting from {start}"
+        f"on {sources}, starting from {start}."
     )
 
 
