@@ -217,19 +217,26 @@ def test_selection_table_older_runs_equal():
     assert "| 0.80 | equally | 0.73 |" in table
 
 
-def test_cv_budget_same_epochs_every_fold():
-    entry = {
-        "model": "ResNet50",
+def _cv_entry(model: str) -> dict:
+    """A cross-validation summary with 2 epochs in each of 5 folds, as cv_results.json holds it."""
+    summary = {
+        "mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
+        "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")},
+    }
+    return {
+        "model": model,
         "num_folds": 5,
         "num_images": 10,
         "num_radiographs": 5,
         "epochs_per_fold": [2, 2, 2, 2, 2],
         "training_wall_seconds": 960.0,
-        "image_level": {"mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
-                        "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")}},
+        "image_level": summary,
+        "radiograph_level": summary,
     }
-    entry["radiograph_level"] = entry["image_level"]
-    assert "| 2 epochs per fold, 16 min in all |" in make_results.cv_table([entry])
+
+
+def test_cv_budget_same_epochs_every_fold():
+    assert "| 2 epochs per fold, 16 min in all |" in make_results.cv_table([_cv_entry("ResNet50")])
 
 
 def test_selection_table_counts_epochs_from_one():
@@ -245,18 +252,8 @@ def test_selection_table_adds_earlier_run():
 
 
 def test_indonesian_cv_table_names_cnn():
-    entry = {
-        "model": "custom CNN",
-        "num_folds": 5,
-        "num_images": 10,
-        "num_radiographs": 5,
-        "epochs_per_fold": [2, 2, 2, 2, 2],
-        "training_wall_seconds": 960.0,
-        "image_level": {"mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
-                        "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")}},
-    }
-    entry["radiograph_level"] = entry["image_level"]
-    assert make_results.cv_table([entry], language="id").splitlines()[2].startswith("| CNN kustom |")
+    table = make_results.cv_table([_cv_entry("custom CNN")], language="id")
+    assert table.splitlines()[2].startswith("| CNN kustom |")
 
 
 def test_selection_table_marks_reported_runs():

@@ -155,40 +155,32 @@ def test_hub_id_is_no_earlier_run():
     assert initialisation_record("microsoft/resnet-50") is None
 
 
-def test_output_dir_same_as_checkpoint_rejected(trained_dir, capsys):
+def parser_error(capsys, output_dir, tmp_path, checkpoint, *extra: str) -> str:
+    """Parse training options that continue `checkpoint`, expect a parser error and return its message."""
+    arguments = training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--init", "pretrained",
+                              "--pretrained_model_name_or_path", str(checkpoint), *extra)  # fmt: skip
     with pytest.raises(SystemExit):
-        train_module.parse_args(
-            training_args(XRAY_FOLDER, trained_dir, trained_dir / "cache", "--init", "pretrained",
-                          "--pretrained_model_name_or_path", str(trained_dir))
-        )  # fmt: skip
-    assert "must differ from --pretrained_model_name_or_path" in capsys.readouterr().err
+        train_module.parse_args(arguments)
+    return capsys.readouterr().err
+
+
+def test_output_dir_same_as_checkpoint_rejected(trained_dir, tmp_path, capsys):
+    message = parser_error(capsys, trained_dir, tmp_path, trained_dir)
+    assert "must differ from --pretrained_model_name_or_path" in message
 
 
 def test_missing_checkpoint_folder_rejected(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        train_module.parse_args(
-            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
-                          "--pretrained_model_name_or_path", str(tmp_path / "no-such-run"))
-        )  # fmt: skip
-    assert "no folder" in capsys.readouterr().err
+    assert "no folder" in parser_error(capsys, tmp_path / "out", tmp_path, tmp_path / "no-such-run")
 
 
 def test_checkpoint_folder_without_config_rejected(trained_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        train_module.parse_args(
-            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
-                          "--pretrained_model_name_or_path", str(trained_dir / "checkpoints"))
-        )  # fmt: skip
-    assert "--resume_from_checkpoint" in capsys.readouterr().err
+    message = parser_error(capsys, tmp_path / "out", tmp_path, trained_dir / "checkpoints")
+    assert "--resume_from_checkpoint" in message
 
 
 def test_cross_validation_from_trained_run_rejected(trained_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        train_module.parse_args(
-            training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
-                          "--pretrained_model_name_or_path", str(trained_dir), "--num_folds", "2", "--fold_index", "0")
-        )  # fmt: skip
-    assert "saw radiographs of every test fold" in capsys.readouterr().err
+    message = parser_error(capsys, tmp_path / "out", tmp_path, trained_dir, "--num_folds", "2", "--fold_index", "0")
+    assert "saw radiographs of every test fold" in message
 
 
 def test_resume_with_other_model_rejected(trained_dir, tmp_path):
