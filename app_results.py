@@ -215,7 +215,8 @@ def load_shortcut_check(path: Path) -> ShortcutCheck | None:
     val = results.get("val") if isinstance(results.get("val"), dict) else {}
     return ShortcutCheck(
         val_num_images=_as_count(val.get("num_images")),
-        val_num_radiographs=_as_count(val.get("num_radiographs")),
+        # The val split's groups are its source radiographs; older files name the count num_radiographs.
+        val_num_radiographs=_as_count(val.get("num_groups", val.get("num_radiographs"))),
         val_darker_is_fractured_roc_auc=_as_number(val.get("darker_is_fractured_roc_auc")),
         train_darker_is_fractured_roc_auc=_as_number(results.get("train_darker_is_fractured_roc_auc")),
     )

@@ -463,6 +463,12 @@ def test_shortcut_check_loaded(tmp_path):
     assert app_results.load_shortcut_check(path) == app_results.ShortcutCheck(611, 17, 0.9123, 0.4321)
 
 
+def test_shortcut_check_reads_group_count(tmp_path):
+    path = tmp_path / "shortcut_check.json"
+    path.write_text(json.dumps({"val": {"num_images": 611, "num_groups": 13}}), encoding="utf-8")
+    assert app_results.load_shortcut_check(path).val_num_radiographs == 13
+
+
 def test_shortcut_check_missing(tmp_path):
     assert app_results.load_shortcut_check(tmp_path / "absent.json") is None
 

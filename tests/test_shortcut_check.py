@@ -72,3 +72,10 @@ def test_check_scores_fracatlas_test_split(xray_folder, tmp_path):
     )  # fmt: skip
     # The fixture's test split: IMG0003309, IMG0003302, IMG0000423 and IMG0000428.
     assert json.loads(output.read_text())["fracatlas_test"]["num_images"] == 4
+
+
+def test_score_counts_groups(brightness_separated_sets):
+    (train_x, train_y, _), (test_x, test_y, test_groups) = brightness_separated_sets
+    result = score_test_set(train_x, train_y, test_x, test_y, test_groups)
+    # 20 test images, two per radiograph.
+    assert result["num_groups"] == 10

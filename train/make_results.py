@@ -242,10 +242,10 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
         "",
         "A logistic regression on " + ", ".join(check["features"]) + " of each decoded image",
         "(`python -m train.shortcut_check`). Fitted on the train split, or leave-one-group-out",
-        "inside the test set; the last column ranks darker images as fractured. The radiographs",
-        "column counts groups (FracAtlas: blocks of 20 ids).",
+        "inside the test set; the last column ranks darker images as fractured. The groups",
+        "column counts source radiographs, and for FracAtlas blocks of 20 ids.",
         "",
-        "| test set | images | radiographs | ROC-AUC, fitted on train | ROC-AUC, within the set | ROC-AUC, darker is fractured |",
+        "| test set | images | groups | ROC-AUC, fitted on train | ROC-AUC, within the set | ROC-AUC, darker is fractured |",
         "|---|---|---|---|---|---|",
     ]
     for name in ("val", "val_leak_free", "fracatlas_test"):
@@ -254,7 +254,9 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
             continue
         within = "–" if entry["within_set"] is None else f"{entry['within_set']['roc_auc']:.2f}"
         lines.append(
-            f"| {SPLIT_TITLES.get(name, name)} | {entry['num_images']} | {entry['num_radiographs']} | "
+            # Files written before `num_groups` name the same count `num_radiographs`.
+            f"| {SPLIT_TITLES.get(name, name)} | {entry['num_images']} | "
+            f"{entry.get('num_groups', entry.get('num_radiographs'))} | "
             f"{entry['trained_on_train']['roc_auc']:.2f} | {within} | "
             f"{entry['darker_is_fractured_roc_auc']:.2f} |"
         )

@@ -80,7 +80,8 @@ def score_test_set(train_features, train_labels, test_features, test_labels, tes
         }
     return {
         "num_images": int(len(is_fracture)),
-        "num_radiographs": int(len(set(test_groups))),
+        # Source radiographs, or id blocks for FracAtlas: the groups the bootstrap and folds respect.
+        "num_groups": int(len(set(test_groups))),
         "trained_on_train": {
             "roc_auc": float(roc_auc_score(is_fracture, from_train)),
             "accuracy": float(((from_train >= 0.5) == is_fracture).mean()),
