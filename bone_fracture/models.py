@@ -57,7 +57,7 @@ def build_model(
     random weights. `init="pretrained"` loads `pretrained_model_name_or_path`
     (default: the ImageNet checkpoint in `PRETRAINED_CHECKPOINTS`) in float32,
     also when it was saved in half precision. A head with another number of
-    classes is replaced by a fresh two-class one; a two-class checkpoint of this
+    classes is replaced by a fresh two-class one. A two-class checkpoint of this
     project keeps its head, so training continues from it. `config_kwargs` override
     configuration fields (e.g. `dropout` for the custom CNN).
     """
@@ -85,8 +85,8 @@ def build_model(
 
 
 def _load_checkpoint(model_type: str, checkpoint: str, config_kwargs: dict) -> PreTrainedModel:
-    """Load `checkpoint` as a two-class `model_type`; only the classifier head may change shape."""
-    logger.info("Loading %s from %s; a head for another number of classes is replaced", model_type, checkpoint)
+    """Load `checkpoint` as a two-class `model_type`, raising ValueError if any layer but the head changes shape."""
+    logger.info("Loading %s from %s (a head with another number of classes is replaced)", model_type, checkpoint)
     try:
         config = AutoConfig.from_pretrained(checkpoint)
     except (OSError, ValueError) as error:
@@ -98,8 +98,8 @@ def _load_checkpoint(model_type: str, checkpoint: str, config_kwargs: dict) -> P
     if config.model_type != CONFIG_MODEL_TYPES[model_type]:
         found = [name for name, value in CONFIG_MODEL_TYPES.items() if value == config.model_type]
         raise ValueError(
-            f"The checkpoint {checkpoint} holds a {found[0] if found else config.model_type} model, not {model_type}; "
-            "pass its model type."
+            f"The checkpoint {checkpoint} contains a {found[0] if found else config.model_type} model, not {model_type}. "
+            "Pass the checkpoint's model type."
         )
     # ignore_mismatched_sizes drops the checkpoint's 1000- or 1001-class head.
     model, loading_info = AutoModelForImageClassification.from_pretrained(

@@ -218,7 +218,7 @@ def test_selection_table_older_runs_equal():
 
 
 def _cv_entry(model: str) -> dict:
-    """A cross-validation summary with 2 epochs in each of 5 folds, as cv_results.json holds it."""
+    """A cross-validation summary with 2 epochs in each of 5 folds, as cv_results.json stores it."""
     summary = {
         "mean": {key: 0.5 for key in ("roc_auc", "accuracy", "recall", "specificity")},
         "ci95_over_folds": {key: [0.4, 0.6] for key in ("roc_auc", "accuracy", "recall", "specificity")},

@@ -101,7 +101,7 @@ def test_two_class_head_kept(half_precision_checkpoint):
 
 
 def test_other_architecture_checkpoint_rejected(half_precision_checkpoint):
-    with pytest.raises(ValueError, match="holds a custom_cnn model, not resnet50"):
+    with pytest.raises(ValueError, match="contains a custom_cnn model, not resnet50"):
         build_model("resnet50", init="pretrained", pretrained_model_name_or_path=str(half_precision_checkpoint))
 
 

@@ -170,7 +170,7 @@ def test_output_dir_same_as_checkpoint_rejected(trained_dir, tmp_path, capsys):
 
 
 def test_missing_checkpoint_folder_rejected(tmp_path, capsys):
-    assert "no folder" in parser_error(capsys, tmp_path / "out", tmp_path, tmp_path / "no-such-run")
+    assert "not found" in parser_error(capsys, tmp_path / "out", tmp_path, tmp_path / "no-such-run")
 
 
 def test_checkpoint_folder_without_config_rejected(trained_dir, tmp_path, capsys):
@@ -184,7 +184,7 @@ def test_cross_validation_from_trained_run_rejected(trained_dir, tmp_path, capsy
 
 
 def test_resume_with_other_model_rejected(trained_dir, tmp_path):
-    # Refused before anything is loaded or written, so the shared run stays as it was.
+    # The resume is rejected before anything is loaded or written, so the shared run stays as it was.
     arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--hidden_sizes", "8", "32")
     with pytest.raises(ValueError, match="--hidden_sizes"):
         train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 INITIALISATION_FILE = "initialisation.json"
-# The options that decide which radiographs a run holds out.
+# The options that decide which radiographs a run keeps out of training.
 SPLIT_ARGUMENTS = ("train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index")
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+from .data import source_name
 from .lineage import earlier_budget, earlier_sources, read_initialisation
 
 logger = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ def training_sources(model_dir: Path) -> list[str]:
     train_dir = arguments["train_dir"]
     sources = [train_dir] if isinstance(train_dir, str) else train_dir
     # A run that continued an earlier one also learned from that run's data.
-    names = [Path(str(source).rstrip("/")).name for source in earlier_sources(read_initialisation(model_dir)) + sources]
+    names = [source_name(str(source)) for source in earlier_sources(read_initialisation(model_dir)) + sources]
     return list(dict.fromkeys(names))
 
 

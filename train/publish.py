@@ -24,6 +24,7 @@ from bone_fracture.models import PRETRAINED_CHECKPOINTS
 from hub_utils import write_model_card
 
 from . import plots
+from .data import source_name
 from .lineage import INITIALISATION_FILE, earlier_budget, earlier_sources, first_initialisation, read_initialisation
 
 logger = logging.getLogger(__name__)
@@ -63,16 +64,12 @@ def describe_initialisation(arguments: dict, record: dict | None) -> str:
         start = "random weights"
     else:
         start = f"the pretrained checkpoint `{checkpoint or PRETRAINED_CHECKPOINTS.get(arguments['model_type'])}`"
-    sources = ", ".join(_source_name(source) for source in earlier_sources(record)) or "unrecorded data"
+    sources = ", ".join(source_name(source) for source in earlier_sources(record)) or "unrecorded data"
     return (
         f"the weights of an earlier run of this project (`{record['checkpoint']}` at the time). "
         f"The earlier runs took {epochs} epoch{'s' if epochs != 1 else ''} ({seconds / 60.0:.0f} min) "
         f"on {sources}, starting from {start}."
     )
-
-
-def _source_name(source: str) -> str:
-    return Path(str(source).rstrip("/")).name
 
 
 def describe_training(arguments: dict, training_log: list[dict], best_epoch: int, record: dict | None = None) -> str:

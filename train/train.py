@@ -142,7 +142,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--source_weights must be non-negative with a positive sum.")
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
-    # A resumed run takes its weights from its own checkpoint; the earlier folder may be gone.
+    # A resumed run takes its weights from its own checkpoint, so the earlier folder may be gone.
     if args.init == "pretrained" and args.pretrained_model_name_or_path is not None and not args.resume_from_checkpoint:
         check_checkpoint_option(parser, args)
     return args
@@ -152,16 +152,17 @@ def check_checkpoint_option(parser: argparse.ArgumentParser, args) -> None:
     """Reject a --pretrained_model_name_or_path that cannot work, before any data is loaded."""
     checkpoint = args.pretrained_model_name_or_path
     folder = Path(checkpoint).expanduser()
-    # A Hub id is "name" or "owner/name"; anything else that does not exist is a mistyped folder.
+    # A Hub id is "name" or "owner/name". Anything else that does not exist is a mistyped folder.
+    # NOTE: a missing "models/resnet50" looks like a Hub id, so its error comes later, from the Hub loader.
     looks_local = checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1
     if not folder.exists():
         if looks_local:
-            parser.error(f"--pretrained_model_name_or_path: no folder {checkpoint}.")
+            parser.error(f"--pretrained_model_name_or_path: folder {checkpoint} not found.")
         return
     if not (folder / "config.json").is_file():
         parser.error(
-            f"--pretrained_model_name_or_path: {checkpoint} holds no config.json. Pass a model folder (a run's "
-            "--output_dir or a folder in models/); to continue an interrupted run, use --resume_from_checkpoint."
+            f"--pretrained_model_name_or_path: {checkpoint} has no config.json. Pass a model folder (a run's "
+            "--output_dir or a folder in models/). To continue an interrupted run, use --resume_from_checkpoint."
         )
     if folder.resolve() == Path(args.output_dir).expanduser().resolve():
         parser.error("--output_dir must differ from --pretrained_model_name_or_path: the new run would overwrite it.")
@@ -299,8 +300,8 @@ def holdout_metrics(
 def record_initialisation(output_dir: Path, args) -> None:
     """Write `initialisation.json` when the run continues an earlier run of this project.
 
-    The record is taken at the first start and kept on resume, since publishing
-    this run may replace the folder it came from. A fresh start drops a stale one.
+    The record is taken at the first start and kept on resume, because publishing
+    this run may replace the folder it came from. A fresh start deletes a stale one.
     """
     record_file = output_dir / INITIALISATION_FILE
     if not args.resume_from_checkpoint:
@@ -313,7 +314,7 @@ def record_initialisation(output_dir: Path, args) -> None:
             return
         record_file.write_text(json.dumps(record, indent=2) + "\n")
     epochs, _ = earlier_budget(record)
-    logger.info(f"Continuing the weights in {record['checkpoint']}; the earlier runs took {epochs} epoch{'s' if epochs != 1 else ''}.")
+    logger.info(f"Continuing the weights in {record['checkpoint']}. The earlier runs took {epochs} epoch{'s' if epochs != 1 else ''}.")
     differences = split_differences(record, vars(args))
     if differences:
         logger.warning(
@@ -328,7 +329,7 @@ def find_latest_checkpoint(output_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-# Options that decide the model and the split; a resumed run must keep them.
+# Options that decide the model and the split. A resumed run must keep them.
 FIXED_ON_RESUME = (
     "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size",
     "train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index",
@@ -336,7 +337,7 @@ FIXED_ON_RESUME = (
 
 
 def check_resume_options(output_dir: Path, args) -> None:
-    """Refuse to resume with model or split options other than those the run started with."""
+    """Raise ValueError when a resume changes model or split options that the run started with."""
     saved_file = output_dir / "training_args.json"
     if not args.resume_from_checkpoint or not saved_file.is_file():
         return
