@@ -81,6 +81,7 @@ class CvRow:
     roc_auc: float | None
     roc_auc_ci95: tuple[float, float] | None
     metrics: dict[str, float | None]
+    source: str | None = None
 
 
 @dataclass
@@ -176,26 +177,34 @@ def _read_cv_results(path: Path) -> list[CvRow]:
         logger.warning("Skipping %s: expected an object", path)
         return []
 
+    # A run over several sources also summarises each source's share of the test folds.
+    per_source = results.get("per_source")
+    parts = [(None, results)]
+    if isinstance(per_source, dict):
+        parts += [(source, part) for source, part in per_source.items() if isinstance(part, dict)]
     rows = []
-    counts = {key: _as_count(results.get(key)) for key in ("num_folds", "num_images", "num_radiographs")}
-    for level in CV_LEVELS:
-        summary = results.get(level)
-        means = summary.get("mean") if isinstance(summary, dict) else None
-        if not isinstance(means, dict):
-            logger.warning("Skipping %s of %s: expected an object with a 'mean' object", level, path)
-            continue
-        intervals = summary.get("ci95_over_folds")
-        interval = intervals.get("roc_auc") if isinstance(intervals, dict) else None
-        rows.append(
-            CvRow(
-                model=path.parent.name,
-                level=level,
-                **counts,
-                roc_auc=_as_number(means.get("roc_auc")),
-                roc_auc_ci95=_as_interval(interval),
-                metrics={key: _as_number(means.get(key)) for key in CV_METRIC_KEYS},
+    for source, part in parts:
+        counts = {"num_folds": _as_count(results.get("num_folds"))}
+        counts.update({key: _as_count(part.get(key)) for key in ("num_images", "num_radiographs")})
+        for level in CV_LEVELS:
+            summary = part.get(level)
+            means = summary.get("mean") if isinstance(summary, dict) else None
+            if not isinstance(means, dict):
+                logger.warning("Skipping %s of %s: expected an object with a 'mean' object", level, path)
+                continue
+            intervals = summary.get("ci95_over_folds")
+            interval = intervals.get("roc_auc") if isinstance(intervals, dict) else None
+            rows.append(
+                CvRow(
+                    model=path.parent.name,
+                    level=level,
+                    **counts,
+                    roc_auc=_as_number(means.get("roc_auc")),
+                    roc_auc_ci95=_as_interval(interval),
+                    metrics={key: _as_number(means.get(key)) for key in CV_METRIC_KEYS},
+                    source=str(source) if source is not None else None,
+                )
             )
-        )
     return rows
 
 
@@ -233,7 +242,7 @@ def load_reliability(model_dir: Path) -> ModelReliability:
     cv_path = model_dir / CV_RESULTS_FILENAME
     cv_rows = _read_cv_results(cv_path) if cv_path.is_file() else []
     for row in cv_rows:
-        if row.level == "radiograph_level" and row.roc_auc is not None:
+        if row.level == "radiograph_level" and row.source is None and row.roc_auc is not None:
             return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95, fracatlas_roc_auc)
 
     leak_free_roc_auc, _ = validation_roc_auc(model_dir)
@@ -373,9 +382,12 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
         if row.roc_auc is not None and row.roc_auc_ci95 is not None:
             low, high = row.roc_auc_ci95
             roc_auc += f" ({low:.3f}–{high:.3f})"
+        level = text[CV_LEVELS[row.level]]
+        if row.source is not None:
+            level = text["level_source"].format(level=level, source=row.source)
         cells = [
             f"`{row.model}`",
-            text[CV_LEVELS[row.level]],
+            level,
             _format_count(row.num_folds),
             _format_count(row.num_images),
             _format_count(row.num_radiographs),

@@ -343,6 +343,15 @@ def test_cv_table_rows(tmp_path):
     assert "| `resnet50` | per radiograph | 5 | 9463 | 412 | 0.840 (0.770–0.910) | 0.760 | 0.730 | 0.800 |" in table
 
 
+def test_cv_table_rows_per_source(tmp_path):
+    results = {**CV_RESULTS, "per_source": {"fracatlas": {**CV_RESULTS, "num_images": 600, "num_radiographs": 600}}}
+    _write_cv_results(tmp_path, "custom-cnn-both", json.dumps(results))
+
+    table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["en"])
+
+    assert "| `custom-cnn-both` | per image, fracatlas folds only | 5 | 600 | 600 |" in table
+
+
 def test_cv_table_indonesian(tmp_path):
     _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
 

@@ -138,7 +138,13 @@ def test_summary_per_source(two_source_folds):
 
 def test_summary_per_source_metrics(two_source_folds):
     results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
-    assert results["per_source"]["fracatlas"]["mean"]["roc_auc"] == 1.0
+    assert results["per_source"]["fracatlas"]["image_level"]["mean"]["roc_auc"] == 1.0
+
+
+def test_summary_per_source_radiograph_level(two_source_folds):
+    results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
+    # Each fold holds four radiographs of the original set, two copies each.
+    assert results["per_source"]["bone-fracture-xray"]["num_radiographs"] == 8
 
 
 def test_several_data_dirs_forwarded():

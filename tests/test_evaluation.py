@@ -239,6 +239,13 @@ def test_cv_budget_same_epochs_every_fold():
     assert "| 2 epochs per fold, 16 min in all |" in make_results.cv_table([_cv_entry("ResNet50")])
 
 
+def test_cv_table_rows_per_source():
+    entry = _cv_entry("custom CNN")
+    entry["per_source"] = {"fracatlas": {**_cv_entry("custom CNN"), "num_images": 6}}
+    rows = make_results.cv_table([entry]).splitlines()[2:]
+    assert "| image, fracatlas folds only | 5 | 6 |" in rows[2]
+
+
 def test_selection_table_counts_epochs_from_one():
     table = make_results.selection_table([_selection_entry({})])
     assert "| custom-cnn | 224x224 | 2 | 2 |" in table

@@ -173,6 +173,20 @@ def test_missing_checkpoint_folder_rejected(tmp_path, capsys):
     assert "not found" in parser_error(capsys, tmp_path / "out", tmp_path, tmp_path / "no-such-run")
 
 
+def test_missing_folder_beside_its_parent_rejected(tmp_path, capsys, monkeypatch):
+    # "models/resnet50" has the form of a Hub id, but a local models/ folder shows a mistyped path.
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert "not found" in parser_error(capsys, tmp_path / "out", tmp_path, "models/resnet50")
+
+
+def test_hub_id_without_local_owner_folder_accepted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    arguments = training_args(XRAY_FOLDER, tmp_path / "out", tmp_path / "cache", "--init", "pretrained",
+                              "--pretrained_model_name_or_path", "microsoft/resnet-50", "--model_type", "resnet50")  # fmt: skip
+    assert train_module.parse_args(arguments).pretrained_model_name_or_path == "microsoft/resnet-50"
+
+
 def test_checkpoint_folder_without_config_rejected(trained_dir, tmp_path, capsys):
     message = parser_error(capsys, tmp_path / "out", tmp_path, trained_dir / "checkpoints")
     assert "--resume_from_checkpoint" in message

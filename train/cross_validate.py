@@ -130,10 +130,12 @@ def summarise(fold_dirs: list[Path], name: str, forwarded: list[str]) -> dict:
             compute_metrics(*radiograph_level(fold["label"], fold["fracture_probability"], fold["radiograph"])[:2])
         )
         for source in sorted(set(fold["source"].tolist())):
-            chosen = fold["source"] == source
-            source_folds.setdefault(source, []).append(
-                compute_metrics(fold["label"][chosen], fold["fracture_probability"][chosen])
+            labels, probabilities, radiographs = (
+                fold[key][fold["source"] == source] for key in ("label", "fracture_probability", "radiograph")
             )
+            image_metrics, radiograph_metrics = source_folds.setdefault(source, ([], []))
+            image_metrics.append(compute_metrics(labels, probabilities))
+            radiograph_metrics.append(compute_metrics(*radiograph_level(labels, probabilities, radiographs)[:2]))
         for key, values in fold.items():
             columns[key].append(values)
         log = json.loads((fold_dir / "training_log.json").read_text())
@@ -141,28 +143,38 @@ def summarise(fold_dirs: list[Path], name: str, forwarded: list[str]) -> dict:
         epochs.append(len(log))
 
     labels, probabilities, groups, radiographs, sources = (np.concatenate(values) for values in columns.values())
+    per_source = {}
+    if len(source_folds) > 1:
+        for source, (image_metrics, radiograph_metrics) in source_folds.items():
+            chosen = sources == source
+            per_source[source] = summarise_levels(
+                image_metrics, radiograph_metrics, labels[chosen], probabilities[chosen], groups[chosen],
+                radiographs[chosen],
+            )  # fmt: skip
+    return {
+        "model": name,
+        "num_folds": len(fold_dirs),
+        "training_arguments": forwarded,
+        "epochs_per_fold": epochs,
+        "training_wall_seconds": round(wall_seconds, 1),
+        **summarise_levels(image_folds, radiograph_folds, labels, probabilities, groups, radiographs),
+        **({"per_source": per_source} if per_source else {}),
+    }
+
+
+def summarise_levels(image_folds, radiograph_folds, labels, probabilities, groups, radiographs) -> dict:
+    """Counts and both levels' summaries of one set of pooled predictions."""
     radiograph_labels, radiograph_probabilities, radiograph_names = radiograph_level(labels, probabilities, radiographs)
     # Bootstrap radiographs in the groups that hold them (FracAtlas id blocks hold several).
     group_of = dict(zip(radiographs.tolist(), groups.tolist()))
     radiograph_groups = np.array([group_of[radiograph] for radiograph in radiograph_names])
-    per_source = {}
-    if len(source_folds) > 1:
-        for source, folds in source_folds.items():
-            chosen = sources == source
-            per_source[source] = summarise_level(folds, labels[chosen], probabilities[chosen], groups[chosen])
     return {
-        "model": name,
-        "num_folds": len(fold_dirs),
         "num_images": int(len(labels)),
         "num_radiographs": int(len(radiograph_names)),
-        "training_arguments": forwarded,
-        "epochs_per_fold": epochs,
-        "training_wall_seconds": round(wall_seconds, 1),
         "image_level": summarise_level(image_folds, labels, probabilities, groups),
         "radiograph_level": summarise_level(
             radiograph_folds, radiograph_labels, radiograph_probabilities, radiograph_groups
         ),
-        **({"per_source": per_source} if per_source else {}),
     }
 
 

@@ -45,6 +45,7 @@ TABLE_WORDS = {
         ),
         "image": "image",
         "radiograph": "radiograph",
+        "source_level": "{level}, {source} folds only",
         "all_copies": "all rotated copies",
         "originals": "source radiographs, rotated at random, {repeats} draws per epoch",
         "budget": "{low}-{high} epochs per fold, {minutes:.0f} min in all",
@@ -71,6 +72,7 @@ TABLE_WORDS = {
         ),
         "image": "citra",
         "radiograph": "radiograf",
+        "source_level": "{level}, hanya fold {source}",
         "all_copies": "semua salinan hasil rotasi",
         "originals": "radiograf sumber, dirotasi acak, {repeats} pengambilan per epoch",
         "budget": "{low}-{high} epoch per fold, total {minutes:.0f} menit",
@@ -180,13 +182,20 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
         budget = budget_words.format(low=min(epochs), high=max(epochs), minutes=entry["training_wall_seconds"] / 60)
         recipe = describe_sources(entry) + describe_recipe(entry.get("training_arguments", []), language)
         model = entry["model"].replace("custom CNN", words["custom_cnn"])
-        for level in ("image", "radiograph"):
-            summary = entry[f"{level}_level"]
-            lines.append(
-                f"| {model} | {recipe} | {words[level]} | {entry['num_folds']} | {entry['num_images']} | "
-                f"{entry['num_radiographs']} | {_with_interval(summary, 'roc_auc')} | {_with_interval(summary, 'accuracy')} | "
-                f"{_with_interval(summary, 'recall')} | {_with_interval(summary, 'specificity')} | {budget} |"
-            )
+        # A run over several sources also gets each source's share of the test folds.
+        parts = [(None, entry), *entry.get("per_source", {}).items()]
+        for source, part in parts:
+            for level in ("image", "radiograph"):
+                summary = part[f"{level}_level"]
+                level_name = words[level]
+                if source is not None:
+                    level_name = words["source_level"].format(level=level_name, source=source)
+                lines.append(
+                    f"| {model} | {recipe} | {level_name} | {entry['num_folds']} | {part['num_images']} | "
+                    f"{part['num_radiographs']} | {_with_interval(summary, 'roc_auc')} | "
+                    f"{_with_interval(summary, 'accuracy')} | {_with_interval(summary, 'recall')} | "
+                    f"{_with_interval(summary, 'specificity')} | {budget} |"
+                )
     return "\n".join(lines)
 
 

@@ -152,9 +152,13 @@ def check_checkpoint_option(parser: argparse.ArgumentParser, args) -> None:
     """Reject a --pretrained_model_name_or_path that cannot work, before any data is loaded."""
     checkpoint = args.pretrained_model_name_or_path
     folder = Path(checkpoint).expanduser()
-    # A Hub id is "name" or "owner/name". Anything else that does not exist is a mistyped folder.
-    # NOTE: a missing "models/resnet50" looks like a Hub id, so its error comes later, from the Hub loader.
-    looks_local = checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1
+    # A Hub id is "name" or "owner/name". Anything else that does not exist is a mistyped folder, and so is
+    # "owner/name" when a local folder is called "owner" (a missing "models/resnet50" beside models/).
+    looks_local = (
+        checkpoint.startswith((".", "/", "~"))
+        or checkpoint.count("/") > 1
+        or (checkpoint.count("/") == 1 and folder.parent.is_dir())
+    )
     if not folder.exists():
         if looks_local:
             parser.error(f"--pretrained_model_name_or_path: folder {checkpoint} not found.")
