@@ -208,6 +208,10 @@ UI_TEXT = {
         "error_blank": (
             "{file_name} has no contrast, because it is blank or a single colour. Upload the radiograph itself."
         ),
+        "error_unsupported_compression": (
+            "{file_name} is a DICOM file compressed as {compression}, which this app cannot decode. Export it "
+            "uncompressed (Explicit VR Little Endian) from the PACS or viewer and upload the new file."
+        ),
         "error_model_title": "Unknown model",
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
     },
@@ -404,6 +408,11 @@ UI_TEXT = {
         ),
         "error_blank": (
             "{file_name} tidak memiliki kontras, karena kosong atau hanya satu warna. Unggah radiografnya."
+        ),
+        "error_unsupported_compression": (
+            "{file_name} adalah berkas DICOM yang dikompresi sebagai {compression}, yang tidak dapat dibaca "
+            "aplikasi ini. Ekspor ulang tanpa kompresi (Explicit VR Little Endian) dari PACS atau penampil "
+            "lalu unggah berkas yang baru."
         ),
         "error_model_title": "Model tidak dikenal",
         "error_unknown_model": "Model {model} tidak ditemukan. Pilih salah satu: {models}.",

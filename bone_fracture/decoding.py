@@ -37,16 +37,20 @@ class InvalidImageError(ValueError):
     """Raised when a file cannot be decoded as a radiograph.
 
     `reason` is one of `REASONS`, so a user interface can word the message in
-    its own language; the exception text itself is English.
+    its own language; the exception text itself is English. `details` contains
+    the values such a message needs, e.g. the name of a DICOM compression.
     """
 
-    REASONS = ("not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank")
+    REASONS = (
+        "not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank", "unsupported_compression",
+    )  # fmt: skip
 
-    def __init__(self, message: str, reason: str = "unreadable"):
+    def __init__(self, message: str, reason: str = "unreadable", **details: str):
         if reason not in self.REASONS:
             raise ValueError(f"Unknown reason {reason!r}; expected one of {self.REASONS}.")
         super().__init__(message)
         self.reason = reason
+        self.details = details
 
 
 def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
@@ -93,6 +97,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             f"Downscale it before uploading.",
             reason="too_large",
         )
+    _check_decoder(dataset, name)
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises many types for broken pixel data
@@ -115,6 +120,31 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
     if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         gray = 255 - gray
     return gray
+
+
+def _check_decoder(dataset, name: str) -> None:
+    """Raise `InvalidImageError` when no installed package decodes the file's compression."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    transfer_syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
+    if transfer_syntax is None:
+        return  # without a file meta header, pydicom reads the pixel data as uncompressed
+    transfer_syntax = UID(transfer_syntax)
+    try:
+        decoder = get_decoder(transfer_syntax)
+    except NotImplementedError:
+        decoder = None
+    if decoder is not None and decoder.is_available:
+        return
+    missing = "" if decoder is None else f" (missing: {', '.join(decoder.missing_dependencies)})"
+    compression = transfer_syntax.name if transfer_syntax.is_valid else str(transfer_syntax)
+    raise InvalidImageError(
+        f"{name} is compressed as {compression}, and no installed decoder supports it{missing}. "
+        "Install the missing package, or export the file uncompressed.",
+        reason="unsupported_compression",
+        compression=compression,
+    )
 
 
 def pil_to_grayscale(image: Image.Image) -> np.ndarray:

@@ -438,6 +438,20 @@ def test_upload_error_new_reasons(reason, language, expected):
     assert expected in error.message
 
 
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "IM000001 is a DICOM file compressed as MPEG2 Main Profile / Main Level, which this app cannot decode."),
+        ("id", "IM000001 adalah berkas DICOM yang dikompresi sebagai MPEG2 Main Profile / Main Level,"),
+    ],
+)
+def test_upload_error_names_compression(language, expected):
+    error = InvalidImageError(
+        "rejected", reason="unsupported_compression", compression="MPEG2 Main Profile / Main Level"
+    )
+    assert expected in app.upload_error("/tmp/gradio/IM000001", error, language).message
+
+
 def test_error_keys_cover_reasons():
     # "not_found" and "unreadable" share the generic message.
     assert set(InvalidImageError.REASONS) - {"not_found", "unreadable"} == set(app.ERROR_TEXT_KEYS)

@@ -340,6 +340,93 @@ def test_invalid_image_error_is_value_error():
     assert issubclass(InvalidImageError, ValueError)
 
 
+# --- compressed DICOM, as PACS and modalities export it ----------------------
+
+
+def write_encapsulated_dicom(path: Path, plain: Path, transfer_syntax, frame: bytes) -> Path:
+    """Replace the pixel data of the uncompressed DICOM `plain` with one compressed frame."""
+    from pydicom import dcmread
+    from pydicom.encaps import encapsulate
+
+    dataset = dcmread(plain)
+    dataset.file_meta.TransferSyntaxUID = transfer_syntax
+    dataset.PixelData = encapsulate([frame])
+    dataset["PixelData"].VR = "OB"
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def jpeg_lossless_frame(pixels: np.ndarray) -> bytes:
+    import imagecodecs
+
+    return imagecodecs.jpeg8_encode(pixels, lossless=True, predictor=1, bitspersample=12)
+
+
+def jpeg_ls_frame(pixels: np.ndarray) -> bytes:
+    import imagecodecs
+
+    return imagecodecs.jpegls_encode(pixels, level=0)
+
+
+@pytest.fixture
+def plain_12_bit(tmp_path, gray) -> Path:
+    return write_dicom(tmp_path / "plain.dcm", gray.astype(np.uint16) * 16, "MONOCHROME2", bits_stored=12)
+
+
+@pytest.mark.parametrize(
+    ("uid_name", "encode"),
+    [("JPEGLosslessSV1", jpeg_lossless_frame), ("JPEGLossless", jpeg_lossless_frame), ("JPEGLSLossless", jpeg_ls_frame)],
+)
+def test_dicom_jpeg_lossless_family(tmp_path, gray, plain_12_bit, uid_name, encode):
+    import pydicom.uid
+
+    pixels = gray.astype(np.uint16) * 16
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, getattr(pydicom.uid, uid_name), encode(pixels))
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+@pytest.mark.parametrize("uid_name", ["RLELossless", "JPEG2000Lossless"])
+def test_dicom_compressed_by_pydicom(tmp_path, gray, plain_12_bit, uid_name):
+    import pydicom.uid
+    from pydicom import dcmread
+
+    dataset = dcmread(plain_12_bit)
+    dataset.compress(getattr(pydicom.uid, uid_name))
+    dataset.save_as(tmp_path / "xray.dcm")
+    assert np.array_equal(load_grayscale(tmp_path / "xray.dcm"), gray)
+
+
+def test_dicom_jpeg_baseline(tmp_path, gray):
+    from pydicom.uid import JPEGBaseline8Bit
+
+    plain = write_dicom(tmp_path / "plain.dcm", gray, "MONOCHROME2", bits_stored=8)
+    frame = io.BytesIO()
+    Image.fromarray(gray).save(frame, format="JPEG", quality=95)
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain, JPEGBaseline8Bit, frame.getvalue())
+    diff = np.abs(load_grayscale(path).astype(np.int16) - gray)
+    assert diff.mean() < 2.0
+
+
+@pytest.fixture
+def mpeg_dicom(tmp_path, plain_12_bit) -> Path:
+    """A DICOM file whose transfer syntax is video (MPEG-2), which pydicom has no decoder for."""
+    from pydicom.uid import MPEG2MPML
+
+    return write_encapsulated_dicom(tmp_path / "video.dcm", plain_12_bit, MPEG2MPML, b"\x00\x00\x01\xb3" * 8)
+
+
+def test_dicom_without_decoder_reason(mpeg_dicom):
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(mpeg_dicom)
+    assert raised.value.reason == "unsupported_compression"
+
+
+def test_dicom_without_decoder_names_compression(mpeg_dicom):
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(mpeg_dicom)
+    assert raised.value.details["compression"] == "MPEG2 Main Profile / Main Level"
+
+
 # --- images that cannot be radiographs, and awkward DICOM files --------------
 
 
