@@ -150,7 +150,7 @@ def upload_error(file_path: str | None, error: InvalidImageError | None, languag
             "file_name": html.escape(file_name),
             "max_megapixels": MAX_IMAGE_PIXELS // 1_000_000,
             "min_side": MIN_IMAGE_SIDE,
-            "compression": html.escape(getattr(error, "details", {}).get("compression", "")),
+            "transfer_syntax": html.escape(getattr(error, "details", {}).get("transfer_syntax", "")),
         }
         key = ERROR_TEXT_KEYS.get(getattr(error, "reason", None), "error_unreadable_file")
         message = text[key].format(**fields)

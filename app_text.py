@@ -209,8 +209,8 @@ UI_TEXT = {
             "{file_name} has no contrast, because it is blank or a single colour. Upload the radiograph itself."
         ),
         "error_unsupported_compression": (
-            "{file_name} is a DICOM file compressed as {compression}, which this app cannot decode. Export it "
-            "uncompressed (Explicit VR Little Endian) from the PACS or viewer and upload the new file."
+            "{file_name} is a DICOM file in the transfer syntax {transfer_syntax}, which this app cannot decode. "
+            "Export it uncompressed (Explicit VR Little Endian) from the PACS or viewer and upload the new file."
         ),
         "error_model_title": "Unknown model",
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
@@ -410,7 +410,7 @@ UI_TEXT = {
             "{file_name} tidak memiliki kontras, karena kosong atau hanya satu warna. Unggah radiografnya."
         ),
         "error_unsupported_compression": (
-            "{file_name} adalah berkas DICOM yang dikompresi sebagai {compression}, yang tidak dapat dibaca "
+            "{file_name} adalah berkas DICOM dengan transfer syntax {transfer_syntax}, yang tidak dapat dibaca "
             "aplikasi ini. Ekspor ulang tanpa kompresi (Explicit VR Little Endian) dari PACS atau penampil "
             "lalu unggah berkas yang baru."
         ),

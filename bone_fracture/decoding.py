@@ -38,7 +38,7 @@ class InvalidImageError(ValueError):
 
     `reason` is one of `REASONS`, so a user interface can word the message in
     its own language; the exception text itself is English. `details` contains
-    the values such a message needs, e.g. the name of a DICOM compression.
+    the values such a message needs, e.g. the name of a DICOM transfer syntax.
     """
 
     REASONS = (
@@ -78,18 +78,24 @@ def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
-    """Decode a DICOM file; `force` also reads files without the 128-byte preamble."""
+    """Decode the first frame of a DICOM file; `force` also reads files without the 128-byte preamble."""
     import pydicom
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=force)
     except Exception as error:  # pydicom raises many types for broken files
         raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
     if "PixelData" not in dataset:
+        if "Rows" in dataset or len(dataset) == 0:
+            # Where a file ends early, pydicom returns without an error and without the pixel data, or with
+            # no data elements at all (a cut inside compressed pixel data).
+            raise InvalidImageError(
+                f"{name} is a DICOM image whose pixel data is missing or cut off.", reason="damaged"
+            )
         raise InvalidImageError(f"{name} is a DICOM file without pixel data, not an image.")
 
-    # Check the size before decoding, which allocates the whole pixel array.
+    # Check the size before decoding, which allocates the frame.
     rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
     if rows * columns > MAX_IMAGE_PIXELS:
         raise InvalidImageError(
@@ -97,17 +103,22 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             f"Downscale it before uploading.",
             reason="too_large",
         )
+    _set_transfer_syntax(dataset, name)
     _check_decoder(dataset, name)
+    num_frames = int(dataset.get("NumberOfFrames") or 1)
+    if num_frames > 1:
+        logger.warning("%s has %d frames; using the first", name, num_frames)
     try:
-        pixels = dataset.pixel_array
+        if dataset["PixelData"].is_undefined_length:
+            _check_frame_end(dataset, num_frames, name)
+        pixels = pixel_array(dataset, index=0)
+    except InvalidImageError:
+        raise
     except Exception as error:  # pydicom raises many types for broken pixel data
         raise InvalidImageError(
             f"{name} is a DICOM file with damaged or truncated pixel data: {error}", reason="damaged"
         ) from error
 
-    if pixels.ndim == 3 and dataset.get("SamplesPerPixel", 1) == 1:
-        logger.warning("%s has %d frames; using the first", name, pixels.shape[0])
-        pixels = pixels[0]
     if pixels.ndim == 3:
         # Colour DICOM (secondary capture): average the channels.
         pixels = pixels.mean(axis=-1)
@@ -122,15 +133,35 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
     return gray
 
 
+def _set_transfer_syntax(dataset, name: str) -> None:
+    """Name the transfer syntax of a file whose file meta lacks it, from the encoding pydicom read.
+
+    Uncompressed pixel data then decodes. Compressed (encapsulated) pixel data
+    does not say which codec made it, so it raises `InvalidImageError`.
+    """
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if "TransferSyntaxUID" in dataset.file_meta:
+        return
+    if dataset["PixelData"].is_undefined_length:
+        raise InvalidImageError(
+            f"{name} has compressed pixel data but no Transfer Syntax UID, which names the compression.",
+            reason="unsupported_compression",
+            transfer_syntax="unknown (no Transfer Syntax UID)",
+        )
+    implicit_vr, little_endian = dataset.original_encoding
+    if implicit_vr:
+        dataset.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
+
+
 def _check_decoder(dataset, name: str) -> None:
-    """Raise `InvalidImageError` when no installed package decodes the file's compression."""
+    """Raise `InvalidImageError` when no installed package decodes the file's transfer syntax."""
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
-    transfer_syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
-    if transfer_syntax is None:
-        return  # without a file meta header, pydicom reads the pixel data as uncompressed
-    transfer_syntax = UID(transfer_syntax)
+    transfer_syntax = UID(dataset.file_meta.TransferSyntaxUID)
     try:
         decoder = get_decoder(transfer_syntax)
     except NotImplementedError:
@@ -138,13 +169,37 @@ def _check_decoder(dataset, name: str) -> None:
     if decoder is not None and decoder.is_available:
         return
     missing = "" if decoder is None else f" (missing: {', '.join(decoder.missing_dependencies)})"
-    compression = transfer_syntax.name if transfer_syntax.is_valid else str(transfer_syntax)
+    # A private transfer syntax has no name, only its UID.
+    syntax_name = transfer_syntax.name if transfer_syntax.is_valid else str(transfer_syntax)
     raise InvalidImageError(
-        f"{name} is compressed as {compression}, and no installed decoder supports it{missing}. "
+        f"{name} uses the transfer syntax {syntax_name}, which no installed decoder supports{missing}. "
         "Install the missing package, or export the file uncompressed.",
         reason="unsupported_compression",
-        compression=compression,
+        transfer_syntax=syntax_name,
     )
+
+
+# JPEG, JPEG-LS and JPEG 2000 codestreams start with one of these markers and end with 0xFFD9
+# (EOI in JPEG, EOC in JPEG 2000). RLE frames have no end marker.
+_CODESTREAM_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51")
+_CODESTREAM_END = b"\xff\xd9"
+
+
+def _check_frame_end(dataset, num_frames: int, name: str) -> None:
+    """Raise `InvalidImageError` when the first compressed frame lacks its end marker.
+
+    pylibjpeg decodes a cut-off JPEG or JPEG-LS frame without an error and
+    fills the missing rows with one gray level.
+    """
+    from pydicom.encaps import get_frame
+
+    frame = get_frame(dataset.PixelData, 0, number_of_frames=num_frames)
+    # Fragments have an even length, so an odd frame gets a padding byte.
+    if frame.startswith(_CODESTREAM_STARTS) and not frame.rstrip(b"\x00").endswith(_CODESTREAM_END):
+        raise InvalidImageError(
+            f"{name} is a DICOM file whose compressed pixel data is cut off or damaged (the frame has no end marker).",
+            reason="damaged",
+        )
 
 
 def pil_to_grayscale(image: Image.Image) -> np.ndarray:

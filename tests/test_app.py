@@ -441,13 +441,13 @@ def test_upload_error_new_reasons(reason, language, expected):
 @pytest.mark.parametrize(
     ("language", "expected"),
     [
-        ("en", "IM000001 is a DICOM file compressed as MPEG2 Main Profile / Main Level, which this app cannot decode."),
-        ("id", "IM000001 adalah berkas DICOM yang dikompresi sebagai MPEG2 Main Profile / Main Level,"),
+        ("en", "IM000001 is a DICOM file in the transfer syntax MPEG2 Main Profile / Main Level, which this app"),
+        ("id", "IM000001 adalah berkas DICOM dengan transfer syntax MPEG2 Main Profile / Main Level,"),
     ],
 )
-def test_upload_error_names_compression(language, expected):
+def test_upload_error_names_transfer_syntax(language, expected):
     error = InvalidImageError(
-        "rejected", reason="unsupported_compression", compression="MPEG2 Main Profile / Main Level"
+        "rejected", reason="unsupported_compression", transfer_syntax="MPEG2 Main Profile / Main Level"
     )
     assert expected in app.upload_error("/tmp/gradio/IM000001", error, language).message
 

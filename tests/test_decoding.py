@@ -421,10 +421,66 @@ def test_dicom_without_decoder_reason(mpeg_dicom):
     assert raised.value.reason == "unsupported_compression"
 
 
-def test_dicom_without_decoder_names_compression(mpeg_dicom):
+def test_dicom_without_decoder_names_syntax(mpeg_dicom):
     with pytest.raises(InvalidImageError) as raised:
         load_grayscale(mpeg_dicom)
-    assert raised.value.details["compression"] == "MPEG2 Main Profile / Main Level"
+    assert raised.value.details["transfer_syntax"] == "MPEG2 Main Profile / Main Level"
+
+
+@pytest.mark.parametrize(("uid_name", "encode"), [("JPEGLosslessSV1", jpeg_lossless_frame), ("JPEGLSLossless", jpeg_ls_frame)])
+def test_dicom_cut_off_frame_damaged(tmp_path, gray, plain_12_bit, uid_name, encode):
+    import pydicom.uid
+
+    frame = encode(gray.astype(np.uint16) * 16)
+    path = write_encapsulated_dicom(
+        tmp_path / "xray.dcm", plain_12_bit, getattr(pydicom.uid, uid_name), frame[: len(frame) // 2]
+    )
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+@pytest.mark.filterwarnings("ignore:End of file reached before delimiter")
+def test_dicom_cut_off_file_damaged(tmp_path, gray, plain_12_bit):
+    import pydicom.uid
+
+    frame = jpeg_lossless_frame(gray.astype(np.uint16) * 16)
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, pydicom.uid.JPEGLosslessSV1, frame)
+    data = path.read_bytes()
+    # Cut inside the compressed pixel data: pydicom then reads the file without its PixelData element.
+    (tmp_path / "cut.dcm").write_bytes(data[: len(data) - 1000])
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(tmp_path / "cut.dcm")
+    assert raised.value.reason == "damaged"
+
+
+def test_dicom_decodes_first_frame_only(tmp_path, gray, plain_12_bit, monkeypatch):
+    import pydicom.pixels
+    import pydicom.uid
+
+    frame = jpeg_lossless_frame(gray.astype(np.uint16) * 16)
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, pydicom.uid.JPEGLosslessSV1, frame)
+    from pydicom import dcmread
+    from pydicom.encaps import encapsulate
+
+    dataset = dcmread(path)
+    dataset.NumberOfFrames = 3
+    dataset.PixelData = encapsulate([frame, b"\xff\xd8broken", b"\xff\xd8broken"])
+    dataset.save_as(path)
+    # The two broken frames would fail to decode, so the first frame alone was read.
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_without_file_meta_decodes(tmp_path, gray, plain_12_bit):
+    from pydicom import dcmread
+
+    dataset = dcmread(plain_12_bit)
+    del dataset.file_meta
+    dataset.preamble = None
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    (tmp_path / "IM000002").write_bytes(buffer.getvalue())
+    assert np.array_equal(load_grayscale(tmp_path / "IM000002"), gray)
 
 
 # --- images that cannot be radiographs, and awkward DICOM files --------------
