@@ -18,6 +18,7 @@ import numpy as np
 from app_results import choose_default_model
 from bone_fracture import NEGATIVE_LABEL, POSITIVE_INDEX, POSITIVE_LABEL, FracturePredictor, load_grayscale
 from bone_fracture.decoding import ImageSource
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE, EnsemblePredictor, load_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,12 @@ class ModelResult:
     inference_seconds: float
 
 
-def load_predictors(models_dir: Path) -> dict[str, FracturePredictor]:
+def load_predictors(models_dir: Path) -> dict[str, FracturePredictor | EnsemblePredictor]:
     """Load every folder under `models_dir` that contains `config.json`, keyed by folder name.
 
-    A folder that fails to load is logged and skipped, so one broken or
-    half-written model never stops the app.
+    Then load every ensemble folder (`ensemble_config.json`) whose members
+    loaded. A folder that fails to load is logged and skipped, so one broken
+    or half-written model never stops the app.
     """
     if not models_dir.is_dir():
         logger.warning("Models folder %s not found", models_dir)
@@ -56,7 +58,18 @@ def load_predictors(models_dir: Path) -> dict[str, FracturePredictor]:
         # error types vary (OSError, ValueError, SafetensorError, RuntimeError...).
         except Exception as error:
             logger.warning("Skipping model folder %s, which failed to load: %r", model_dir, error)
-    return predictors
+
+    members = dict(predictors)
+    for ensemble_dir in sorted(path for path in models_dir.iterdir() if (path / ENSEMBLE_CONFIG_FILE).is_file()):
+        try:
+            member_names = json.loads((ensemble_dir / ENSEMBLE_CONFIG_FILE).read_text())["members"]
+            missing = [name for name in member_names if name not in members]
+            if missing:
+                raise ValueError(f"members {missing} are not loaded models in {models_dir}")
+            predictors[ensemble_dir.name] = EnsemblePredictor.from_folder(ensemble_dir, members)
+        except Exception as error:
+            logger.warning("Skipping ensemble folder %s, which failed to load: %r", ensemble_dir, error)
+    return dict(sorted(predictors.items()))
 
 
 def load_models(
@@ -83,7 +96,7 @@ def load_models(
                 f"FRACTURE_MODEL_DIR {default_model_dir} has the same folder name as {models_dir / name}. "
                 f"Rename one of them, or set FRACTURE_MODELS_DIR to the folder that contains {default_model_dir}."
             )
-        predictors[name] = FracturePredictor.from_pretrained(default_model_dir)
+        predictors[name] = load_predictor(default_model_dir, predictors)
         return dict(sorted(predictors.items())), name
 
     if not predictors:
@@ -95,8 +108,13 @@ def load_models(
     return predictors, choose_default_model({name: models_dir / name for name in predictors})
 
 
-def has_stored_calibration(predictor: FracturePredictor) -> bool:
-    """Tell whether the model's config.json has a `calibration` entry, so its thresholds were fitted."""
+def has_stored_calibration(predictor: FracturePredictor | EnsemblePredictor) -> bool:
+    """Tell whether the model's config.json has a `calibration` entry, so its thresholds were fitted.
+
+    An ensemble is always calibrated: `train.ensemble` fits its thresholds.
+    """
+    if isinstance(predictor, EnsemblePredictor):
+        return True
     return bool(getattr(predictor.model.config, "calibration", None))
 
 

@@ -35,12 +35,14 @@ radiographs, so its numbers vary a lot between runs and checkpoints.
 {attribution}## Use
 
 ```python
-from bone_fracture import FracturePredictor
-
-predictor = FracturePredictor.from_pretrained("path/to/this/folder")
-print(predictor.predict("xray.jpg").probabilities)
+{usage}
 ```
 """
+
+MODEL_USAGE = """from bone_fracture import FracturePredictor
+
+predictor = FracturePredictor.from_pretrained("path/to/this/folder")
+print(predictor.predict("xray.jpg").probabilities)"""
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 
@@ -97,6 +99,7 @@ def write_model_card(
     training_data: str,
     initialisation: str = "random (trained from scratch)",
     dataset_id: str = "bone-fracture-detection-using-xrays",
+    usage: str = MODEL_USAGE,
 ) -> Path:
     """Write `README.md` into a model folder from its config and `eval_results.json`.
 
@@ -144,6 +147,7 @@ def write_model_card(
             width=processor_config["size"]["width"],
             evaluation_table=_evaluation_table(eval_results),
             attribution=FRACATLAS_ATTRIBUTION if _uses_fracatlas(model_dir, eval_results) else "",
+            usage=usage,
         )
     )
     path = model_dir / "README.md"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE, load_predictor
 
 from .data import (
     find_label_disagreements,
@@ -41,7 +42,8 @@ EVAL_PREDICTIONS_FILE = "eval_predictions.json"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", required=True, help="A save_pretrained model folder.")
+    parser.add_argument("--model_dir", required=True,
+                        help="A save_pretrained model folder, or an ensemble folder (see train.ensemble).")
     parser.add_argument("--data_dir", required=True, help="Image-folder tree, or a Hub dataset id.")
     parser.add_argument("--split", default="validation",
                         help="Split to evaluate, as `datasets` names it (train, validation), or `test` for the "
@@ -87,8 +89,13 @@ def check_grouping_matches_training(model_dir: Path, data_dir: str, id_block_siz
     """Raise ValueError when the model trained on this source grouped with another --id_block_size.
 
     Groups decide the carved test split, so another block size would score
-    the model on images it trained on.
+    the model on images it trained on. An ensemble checks each member.
     """
+    ensemble_config = model_dir / ENSEMBLE_CONFIG_FILE
+    if ensemble_config.is_file():
+        for member in json.loads(ensemble_config.read_text())["members"]:
+            check_grouping_matches_training(model_dir.parent / member, data_dir, id_block_size)
+        return
     arguments_path = model_dir / "training_args.json"
     if not arguments_path.is_file():
         return
@@ -116,7 +123,7 @@ def main(argv=None) -> dict:
     check_grouping_matches_training(model_dir, args.data_dir, args.id_block_size)
     # Read the table first, so a malformed one fails before the images are scored.
     body_parts = read_body_parts(args.metadata_csv) if args.metadata_csv else None
-    predictor = FracturePredictor.from_pretrained(model_dir)
+    predictor = load_predictor(model_dir)
 
     dataset = load_radiographs(args.data_dir, cache_dir=args.cache_dir, id_block_size=args.id_block_size)
     available = sorted(set(dataset["split"]))

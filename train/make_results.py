@@ -12,6 +12,8 @@ import json
 import logging
 from pathlib import Path
 
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE
+
 from .data import source_name
 from .lineage import earlier_budget, earlier_sources, read_initialisation
 
@@ -111,6 +113,7 @@ def load_results(models_dir: Path) -> list[dict]:
         entry["input_size"] = _read_json(eval_path.parent / "preprocessor_config.json")["size"]
         entry["training_args"] = _read_json(eval_path.parent / "training_args.json") or {}
         entry["initialisation"] = read_initialisation(eval_path.parent)
+        entry["ensemble"] = _read_json(eval_path.parent / ENSEMBLE_CONFIG_FILE)
         results.append(entry)
     return results
 
@@ -211,7 +214,7 @@ def selection_table(results: list[dict]) -> str:
     ]
     for entry in results:
         selection, log = entry.get("selection"), entry["training_log"]
-        if not selection:
+        if not selection or entry.get("ensemble"):
             continue
         # A run that continued an earlier one counts that run's epochs and time too.
         earlier_epochs, earlier_seconds = earlier_budget(entry.get("initialisation"))
@@ -229,6 +232,37 @@ def selection_table(results: list[dict]) -> str:
             f"{'yes' if entry.get('served', True) else 'no'} |"
         )
     return "\n".join(lines)
+
+
+def ensemble_section(results: list[dict]) -> list[str]:
+    """Lines on each ensemble: its members and their selection scores on the shared validation split."""
+    lines = []
+    for entry in results:
+        config, selection = entry.get("ensemble"), entry.get("selection")
+        if not config or not selection:
+            continue
+        calibration = config["calibration"]
+        members = selection["member_selection_roc_auc"]
+        lines += [
+            f"## Ensemble: {entry['model']}",
+            "",
+            f"The mean of the calibrated fracture probabilities of {', '.join(config['members'])} "
+            "(`python -m train.ensemble`), with its own temperature and thresholds fitted on the "
+            f"{selection['num_images']} validation images that all members held out. Selection score "
+            "(per-source ROC-AUC weighted as in training) on those images:",
+            "",
+            "| model | selection ROC-AUC |",
+            "|---|---|",
+            *(f"| {name} | {score:.3f} |" for name, score in members.items()),
+            f"| {entry['model']} | {selection['selection_roc_auc']:.3f} |",
+            "",
+            f"Temperature {calibration['temperature']:.2f}, decision threshold {calibration['decision_threshold']:.2f}, "
+            f"screening threshold {calibration['screening_threshold']:.2f}. The members also chose their "
+            "checkpoints and thresholds on these images, so every score here is optimistic; the test sets "
+            "above are not.",
+            "",
+        ]
+    return lines
 
 
 def leak_notes(results: list[dict]) -> list[str]:
@@ -290,7 +324,14 @@ DEFAULT_TRAINING_SOURCES = ["bone-fracture-xray"]
 
 
 def training_sources(model_dir: Path) -> list[str]:
-    """Name the data sources a model was trained on, from its `training_args.json`."""
+    """Name the data sources a model was trained on, from its `training_args.json`.
+
+    An ensemble names the sources of all its members.
+    """
+    ensemble = _read_json(model_dir / ENSEMBLE_CONFIG_FILE)
+    if ensemble:
+        names = [name for member in ensemble["members"] for name in training_sources(model_dir.parent / member)]
+        return list(dict.fromkeys(names))
     arguments = _read_json(model_dir / "training_args.json")
     if not arguments:
         return DEFAULT_TRAINING_SOURCES
@@ -477,6 +518,7 @@ def main(argv=None) -> None:
         "",
         selection_table(results + reported_runs),
         "",
+        *ensemble_section(results),
     ]
     args.results_page.parent.mkdir(parents=True, exist_ok=True)
     args.results_page.write_text("\n".join(page))

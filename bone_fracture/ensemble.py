@@ -1,0 +1,123 @@
+"""An ensemble of trained models: the mean of their calibrated fracture probabilities.
+
+An ensemble folder contains `ensemble_config.json` and no weights: it names its
+members, folders beside it, and stores the calibration fitted on the members'
+shared validation split:
+
+    {"members": ["custom-cnn", "mobilenet-v2", "resnet50"],
+     "calibration": {"temperature": 1.1, "decision_threshold": 0.4, ...}}
+"""
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .calibration import Calibration
+from .decoding import ImageSource
+from .inference import FracturePredictor, Prediction
+from .labels import LABELS
+
+ENSEMBLE_CONFIG_FILE = "ensemble_config.json"
+
+
+def mean_probabilities_to_logits(probabilities: np.ndarray) -> np.ndarray:
+    """Return log-probabilities (N, num_labels) that temperature scaling treats as logits.
+
+    Softmax of these at temperature 1 gives the probabilities back, so a fitted
+    temperature sharpens or flattens the ensemble's mean.
+    """
+    return np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1.0))
+
+
+class EnsemblePredictor:
+    """Several `FracturePredictor`s that share one preprocessing, combined by averaging.
+
+    The members' calibrated probabilities are averaged, then the ensemble's own
+    temperature and thresholds apply.
+    """
+
+    def __init__(self, members: Mapping[str, FracturePredictor], calibration: Calibration | None = None):
+        if len(members) < 2:
+            raise ValueError(f"An ensemble needs at least two members, got {len(members)}.")
+        configs = {name: json.dumps(member.processor.to_dict(), sort_keys=True) for name, member in members.items()}
+        if len(set(configs.values())) > 1:
+            raise ValueError(
+                f"Ensemble members {sorted(members)} preprocess differently (size or CLAHE settings); "
+                "an ensemble needs members that share one preprocessor_config.json."
+            )
+        self.members = dict(members)
+        self.processor = next(iter(self.members.values())).processor
+        self.calibration = calibration or Calibration()
+
+    @classmethod
+    def from_folder(
+        cls, ensemble_dir: str | Path, loaded: Mapping[str, FracturePredictor] | None = None
+    ) -> "EnsemblePredictor":
+        """Load an ensemble folder; members come from `loaded` when there, else from folders beside it."""
+        ensemble_dir = Path(ensemble_dir)
+        config_path = ensemble_dir / ENSEMBLE_CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"No {ENSEMBLE_CONFIG_FILE} in {ensemble_dir}; expected an ensemble folder.")
+        config = json.loads(config_path.read_text())
+        loaded = loaded or {}
+        members = {}
+        for name in config["members"]:
+            if name in loaded:
+                members[name] = loaded[name]
+            else:
+                members[name] = FracturePredictor.from_pretrained(ensemble_dir.parent / name)
+        calibration = Calibration(**config.get("calibration", {}))
+        return cls(members, calibration)
+
+    def member_probabilities(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return the mean of the members' calibrated class probabilities (N, num_labels)."""
+        return np.mean([member.predict_batch(pixels) for member in self.members.values()], axis=0)
+
+    def logits_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return the log of the members' mean probabilities, the ensemble's logits before its temperature."""
+        return mean_probabilities_to_logits(self.member_probabilities(pixels))
+
+    def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return calibrated class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
+        logits = self.logits_batch(pixels) / self.calibration.temperature
+        return torch.from_numpy(logits).softmax(dim=-1).numpy()
+
+    def predict(self, image: ImageSource) -> Prediction:
+        """Classify one radiograph with every member. Raises `InvalidImageError` for undecodable input."""
+        steps = self.processor.preprocess_steps(image)
+        started = time.perf_counter()
+        probabilities = self.predict_batch(steps.model_input[np.newaxis])[0]
+        elapsed = time.perf_counter() - started
+        return Prediction(dict(zip(LABELS, probabilities.tolist())), steps, elapsed)
+
+    def explain(self, model_input: np.ndarray) -> np.ndarray:
+        """Return the mean of the members' Grad-CAM heatmaps, rescaled to [0, 1]."""
+        heatmap = np.mean([member.explain(model_input) for member in self.members.values()], axis=0)
+        peak = float(heatmap.max())
+        return heatmap / peak if peak > 0 else heatmap
+
+
+def load_predictor(
+    model_dir: str | Path, loaded: Mapping[str, FracturePredictor] | None = None
+) -> FracturePredictor | EnsemblePredictor:
+    """Load a model folder (`config.json`) or an ensemble folder (`ensemble_config.json`)."""
+    if (Path(model_dir) / ENSEMBLE_CONFIG_FILE).is_file():
+        return EnsemblePredictor.from_folder(model_dir, loaded)
+    return FracturePredictor.from_pretrained(model_dir)
+
+
+def save_ensemble(ensemble: EnsemblePredictor, ensemble_dir: str | Path, **extra) -> Path:
+    """Write `ensemble_config.json`, naming the members (folders beside `ensemble_dir`), and the shared
+    `preprocessor_config.json`."""
+    ensemble_dir = Path(ensemble_dir)
+    ensemble_dir.mkdir(parents=True, exist_ok=True)
+    ensemble.processor.save_pretrained(ensemble_dir)
+    members, calibration = list(ensemble.members), ensemble.calibration
+    config = {"members": list(members), "combination": "mean", "calibration": calibration.to_dict(), **extra}
+    path = ensemble_dir / ENSEMBLE_CONFIG_FILE
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path

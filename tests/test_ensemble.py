@@ -1,0 +1,152 @@
+"""Tests of ensembles: combining real models, fitting one with `train.ensemble`, and loading it in the app.
+
+`train.ensemble` runs on two one-step models trained on the 12-image fixture
+folder, so it checks the plumbing, not accuracy.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT, XRAY_FOLDER
+from test_training import training_args
+
+import app_models
+from bone_fracture import FracturePredictor, load_grayscale
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE, EnsemblePredictor, load_predictor
+from train import ensemble as ensemble_module
+from train import evaluate_model
+from train.train import main as train_main
+
+COMMITTED = {name: REPO_ROOT / "models" / name for name in ("custom-cnn", "mobilenet-v2")}
+EXAMPLE = REPO_ROOT / "examples" / "fractured-val-5-rotated1.jpg"
+
+
+@pytest.fixture(scope="module")
+def committed_members() -> dict[str, FracturePredictor]:
+    return {name: FracturePredictor.from_pretrained(path) for name, path in COMMITTED.items()}
+
+
+@pytest.fixture(scope="module")
+def model_input(committed_members) -> np.ndarray:
+    processor = next(iter(committed_members.values())).processor
+    return processor.preprocess_steps(load_grayscale(EXAMPLE)).model_input
+
+
+def test_ensemble_averages_members(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members)
+    expected = np.mean([member.predict_batch(model_input[None]) for member in committed_members.values()], axis=0)
+    assert np.allclose(ensemble.predict_batch(model_input[None]), expected, atol=1e-6)
+
+
+def test_ensemble_predict_sums_to_one(committed_members):
+    prediction = EnsemblePredictor(committed_members).predict(EXAMPLE)
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_ensemble_heatmap_shape(committed_members, model_input):
+    heatmap = EnsemblePredictor(committed_members).explain(model_input)
+    assert heatmap.shape == model_input.shape
+
+
+def test_ensemble_heatmap_peak_is_one(committed_members, model_input):
+    heatmap = EnsemblePredictor(committed_members).explain(model_input)
+    assert heatmap.max() == pytest.approx(1.0)
+
+
+def test_ensemble_needs_two_members(committed_members):
+    with pytest.raises(ValueError, match="at least two members"):
+        EnsemblePredictor({"custom-cnn": committed_members["custom-cnn"]})
+
+
+# --- train.ensemble on two one-step models ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """Two one-step models with one split in models/, their ensemble, and its evaluation on the val split."""
+    root = tmp_path_factory.mktemp("ensemble")
+    models = root / "models"
+    for name, hidden_sizes in (("small", ["4", "8"]), ("wide", ["8", "16"])):
+        arguments = training_args(XRAY_FOLDER, models / name, root / "cache", "--max_train_steps", "1")
+        arguments[arguments.index("--hidden_sizes") + 1 : arguments.index("--hidden_sizes") + 3] = hidden_sizes
+        train_main(arguments)
+    ensemble_module.main(
+        ["--members", str(models / "small"), str(models / "wide"), "--output_dir", str(models / "ensemble")]
+    )
+    evaluate_model.main(
+        ["--model_dir", str(models / "ensemble"), "--data_dir", str(XRAY_FOLDER), "--cache_dir", str(root / "cache")]
+    )
+    return models
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def test_fit_names_members(fitted):
+    assert read_json(fitted / "ensemble" / ENSEMBLE_CONFIG_FILE)["members"] == ["small", "wide"]
+
+
+def test_fit_scores_each_member(fitted):
+    scores = read_json(fitted / "ensemble" / "validation_metrics.json")["member_selection_roc_auc"]
+    assert sorted(scores) == ["small", "wide"]
+
+
+def test_fit_stores_thresholds(fitted):
+    calibration = read_json(fitted / "ensemble" / ENSEMBLE_CONFIG_FILE)["calibration"]
+    assert 0.0 <= calibration["screening_threshold"] <= calibration["decision_threshold"] <= 1.0
+
+
+def test_fit_copies_preprocessing(fitted):
+    assert read_json(fitted / "ensemble" / "preprocessor_config.json")["size"] == {"height": 64, "width": 64}
+
+
+def test_evaluation_of_ensemble_written(fitted):
+    assert "validation" in read_json(fitted / "ensemble" / "eval_results.json")["splits"]
+
+
+def test_load_predictor_returns_ensemble(fitted):
+    assert isinstance(load_predictor(fitted / "ensemble"), EnsemblePredictor)
+
+
+def test_app_loads_ensemble(fitted):
+    assert sorted(app_models.load_predictors(fitted)) == ["ensemble", "small", "wide"]
+
+
+def test_app_skips_ensemble_without_member(fitted, tmp_path):
+    (tmp_path / "ensemble").mkdir()
+    (tmp_path / "ensemble" / ENSEMBLE_CONFIG_FILE).write_text((fitted / "ensemble" / ENSEMBLE_CONFIG_FILE).read_text())
+    (tmp_path / "small").symlink_to(fitted / "small")
+    assert sorted(app_models.load_predictors(tmp_path)) == ["small"]
+
+
+def test_members_with_other_preprocessing_rejected(fitted, committed_members):
+    members = {"small": FracturePredictor.from_pretrained(fitted / "small"), **committed_members}
+    with pytest.raises(ValueError, match="preprocess differently"):
+        EnsemblePredictor(members)
+
+
+def test_members_with_other_split_rejected(fitted, tmp_path):
+    other = tmp_path / "other"
+    arguments = read_json(fitted / "wide" / "training_args.json")
+    other.mkdir()
+    (other / "training_args.json").write_text(json.dumps({**arguments, "seed": arguments["seed"] + 1}))
+    with pytest.raises(ValueError, match="different seed"):
+        ensemble_module.shared_split_arguments([fitted / "small", other])
+
+
+def test_members_outside_output_parent_rejected(fitted, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ensemble_module.parse_args(
+            ["--members", str(fitted / "small"), str(fitted / "wide"), "--output_dir", str(tmp_path / "ensemble")]
+        )
+    assert "share one parent folder" in capsys.readouterr().err
+
+
+def test_fit_writes_card_naming_members(fitted):
+    assert "`small`, a small convolutional network" in (fitted / "ensemble" / "README.md").read_text()
+
+
+def test_card_shows_ensemble_usage(fitted):
+    assert "load_predictor(" in (fitted / "ensemble" / "README.md").read_text()

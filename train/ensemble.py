@@ -1,0 +1,178 @@
+"""Combine trained models into an ensemble and calibrate it on their shared validation split.
+
+The members must come from runs with the same data, seed, hold-out fraction and
+id block sizes, so they held out the same radiographs. The script rebuilds that
+split, averages the members' calibrated fracture probabilities, fits the
+ensemble's temperature and thresholds there, and scores every member and the
+ensemble with the selection score that training uses:
+
+    python -m train.ensemble --members models/custom-cnn models/mobilenet-v2 models/resnet50 \\
+        --output_dir models/ensemble
+
+The members stay in their own folders beside `--output_dir`; the ensemble
+folder contains `ensemble_config.json`, the shared `preprocessor_config.json`
+and `validation_metrics.json`. Score it on test sets with
+`python -m train.evaluate_model --model_dir models/ensemble ...`.
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bone_fracture import POSITIVE_INDEX, FracturePredictor
+from bone_fracture.calibration import Calibration, fit_calibration
+from bone_fracture.ensemble import (
+    ENSEMBLE_CONFIG_FILE,
+    EnsemblePredictor,
+    mean_probabilities_to_logits,
+    save_ensemble,
+)
+
+from .data import grouped_holdout_split, load_sources, preprocess_dataset
+from .lineage import SPLIT_ARGUMENTS
+from .metrics import compute_metrics
+from .train import holdout_metrics, source_selection_weights
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_METRICS_FILE = "validation_metrics.json"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", nargs="+", type=Path, required=True,
+                        help="Model folders, all in one parent folder (e.g. models/).")
+    parser.add_argument("--output_dir", type=Path, required=True,
+                        help="The ensemble folder, beside the members.")
+    parser.add_argument("--selection_weighting", choices=("equal", "groups"), default="groups",
+                        help="How the per-source ROC-AUCs of the selection score are weighted, as in training.")
+    parser.add_argument("--card_only", action="store_true",
+                        help="Only rewrite the ensemble folder's model card, e.g. after train.evaluate_model.")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--cache_dir", default=None)
+    args = parser.parse_args(argv)
+    if len(args.members) < 2:
+        parser.error("--members needs at least two model folders.")
+    parents = {member.resolve().parent for member in args.members}
+    if parents != {args.output_dir.resolve().parent}:
+        parser.error("--members and --output_dir must share one parent folder: the ensemble names members by folder.")
+    return args
+
+
+def shared_split_arguments(members: list[Path]) -> dict:
+    """Return the split options the members' runs share; raise ValueError where they differ."""
+    recorded = {}
+    for member in members:
+        arguments = json.loads((member / "training_args.json").read_text())
+        recorded[member.name] = {key: arguments.get(key) for key in SPLIT_ARGUMENTS if key in arguments}
+    first_name, first = next(iter(recorded.items()))
+    for name, arguments in recorded.items():
+        differences = sorted(key for key in first if arguments.get(key) != first[key])
+        if differences:
+            raise ValueError(
+                f"{name} and {first_name} were trained with different {', '.join(differences)}, so they held out "
+                "different radiographs; an ensemble is calibrated on one shared validation split."
+            )
+    return first
+
+
+def write_ensemble_card(ensemble_dir: Path) -> Path:
+    """Write the ensemble folder's model card from its config and evaluation files."""
+    from hub_utils import write_model_card
+
+    from .make_results import training_sources
+    from .publish import ARCHITECTURES, SOURCE_DESCRIPTIONS
+
+    config = json.loads((ensemble_dir / ENSEMBLE_CONFIG_FILE).read_text())
+    members = []
+    for name in config["members"]:
+        arguments = json.loads((ensemble_dir.parent / name / "training_args.json").read_text())
+        members.append(f"`{name}`, a {ARCHITECTURES[arguments['model_type']]}")
+    sources = [SOURCE_DESCRIPTIONS.get(source, source) for source in training_sources(ensemble_dir)]
+    training_data = (
+        f"{' and '.join(sources)}, as each member's model card details. The temperature and thresholds were "
+        "fitted on the radiographs (or id blocks) that all members held out of training"
+    )
+    usage = (
+        "from bone_fracture.ensemble import load_predictor\n\n"
+        "# The member folders must sit beside this one.\n"
+        'predictor = load_predictor("path/to/this/folder")\n'
+        'print(predictor.predict("xray.jpg").probabilities)'
+    )
+    return write_model_card(
+        ensemble_dir,
+        model_name=ensemble_dir.name,
+        architecture=(
+            f"mean of the calibrated fracture probabilities of {len(members)} models ({'; '.join(members)}), "
+            "with its own temperature and thresholds,"
+        ),
+        training_data=training_data,
+        initialisation="the members' trained weights, unchanged; the ensemble itself has no weights",
+        usage=usage,
+    )
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.card_only:
+        write_ensemble_card(args.output_dir)
+        return {}
+    split = shared_split_arguments(args.members)
+    members = {member.name: FracturePredictor.from_pretrained(member) for member in args.members}
+    ensemble = EnsemblePredictor(members)
+
+    dataset = load_sources(split["train_dir"], split.get("id_block_size"), cache_dir=args.cache_dir)
+    development = dataset.filter(lambda name: name == "train", input_columns="split")
+    _, holdout = grouped_holdout_split(development, split["holdout_fraction"], split["seed"])
+    holdout = preprocess_dataset(holdout, ensemble.processor)
+    data = holdout.with_format("numpy", columns=["pixels", "label"])
+    labels, sources, groups = np.asarray(data["label"]), np.asarray(holdout["source"]), holdout["group"]
+
+    batches = [data[start : start + args.batch_size]["pixels"] for start in range(0, len(data), args.batch_size)]
+    member_probabilities = {
+        name: np.concatenate([member.predict_batch(batch) for batch in batches]) for name, member in members.items()
+    }
+    mean_probabilities = np.mean(list(member_probabilities.values()), axis=0)
+    logits = mean_probabilities_to_logits(mean_probabilities)
+    ensemble.calibration = fit_calibration(logits, labels, sources)
+    probabilities = ensemble.calibration.fracture_probabilities(logits)
+
+    weights = None
+    if len(set(sources.tolist())) > 1:
+        weights = source_selection_weights(labels, sources, groups, args.selection_weighting)
+    scores = {
+        name: holdout_metrics(labels, member[:, POSITIVE_INDEX], sources, weights)["selection_roc_auc"]
+        for name, member in member_probabilities.items()
+    }
+    metrics = holdout_metrics(labels, probabilities, sources, weights)
+    before = compute_metrics(labels, Calibration().fracture_probabilities(logits))
+    at_threshold = compute_metrics(labels, probabilities, ensemble.calibration.decision_threshold)
+    metrics.update(
+        {key: at_threshold[key] for key in ("accuracy", "precision", "recall", "specificity", "f1")},
+        num_images=len(labels),
+        num_radiographs=len(set(holdout["radiograph"])),
+        member_selection_roc_auc=scores,
+        selection_weights=weights,
+        ece_before_temperature=before["ece"],
+    )
+    save_ensemble(ensemble, args.output_dir, selection_weighting=args.selection_weighting)
+    (args.output_dir / VALIDATION_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_ensemble_card(args.output_dir)
+
+    best_member = max(scores, key=scores.get)
+    logger.info(
+        "Ensemble of %s on %d validation images: selection score %.4f (best member %s %.4f); temperature %.3f, "
+        "ECE %.4f -> %.4f; decision threshold %.3f, screening threshold %.3f. Written to %s",
+        ", ".join(members), len(labels), metrics["selection_roc_auc"], best_member, scores[best_member],
+        ensemble.calibration.temperature, before["ece"], metrics["ece"], ensemble.calibration.decision_threshold,
+        ensemble.calibration.screening_threshold, args.output_dir,
+    )  # fmt: skip
+    return metrics
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    main()
