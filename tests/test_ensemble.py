@@ -150,3 +150,10 @@ def test_fit_writes_card_naming_members(fitted):
 
 def test_card_shows_ensemble_usage(fitted):
     assert "load_predictor(" in (fitted / "ensemble" / "README.md").read_text()
+
+
+def test_plots_of_ensemble_written(fitted):
+    from train import plots
+
+    written = plots.main(["--model_dir", str(fitted / "ensemble"), "--eval_splits", "validation"])
+    assert [path.name for path in written] == ["roc_curve.png", "confusion_matrix.png"]

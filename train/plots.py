@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from bone_fracture import POSITIVE_INDEX  # noqa: E402
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE  # noqa: E402
 
 from .evaluate_model import EVAL_PREDICTIONS_FILE  # noqa: E402
 from .metrics import compute_metrics, radiograph_level  # noqa: E402
@@ -119,8 +120,11 @@ def load_fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndar
 def plot_test_sets(model_dir: Path, splits: list[str]) -> list[Path]:
     """ROC curves and confusion matrices of a model on the test sets in its `eval_predictions.json`."""
     predictions = json.loads((model_dir / EVAL_PREDICTIONS_FILE).read_text())
-    config = json.loads((model_dir / "config.json").read_text())
-    threshold = config.get("calibration", {}).get("decision_threshold", 0.5)
+    # An ensemble folder stores its calibration in ensemble_config.json instead of config.json.
+    config_path = model_dir / ENSEMBLE_CONFIG_FILE
+    if not config_path.is_file():
+        config_path = model_dir / "config.json"
+    threshold = json.loads(config_path.read_text()).get("calibration", {}).get("decision_threshold", 0.5)
     curves, confusions = {}, {}
     for split in splits:
         items = predictions.get(split)
