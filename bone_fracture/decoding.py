@@ -257,7 +257,10 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
         # Some DICOM exports omit the 128-byte preamble, so pydicom gets a second chance.
         try:
             return _decode_dicom(data, name, force=True)
-        except InvalidImageError:
+        except InvalidImageError as dicom_error:
+            # pydicom read it as DICOM and found a specific fault, which says more than "not an image".
+            if dicom_error.reason != "unreadable":
+                raise
             raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.") from error
     except Image.DecompressionBombError as error:
         raise InvalidImageError(f"{name} has too many pixels: {error}", reason="too_large") from error

@@ -471,6 +471,23 @@ def test_dicom_decodes_first_frame_only(tmp_path, gray, plain_12_bit, monkeypatc
     assert np.array_equal(load_grayscale(path), gray)
 
 
+def test_dicom_compressed_without_file_meta_reason(tmp_path, gray, plain_12_bit):
+    import pydicom.uid
+    from pydicom import dcmread
+
+    frame = jpeg_lossless_frame(gray.astype(np.uint16) * 16)
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, pydicom.uid.JPEGLosslessSV1, frame)
+    dataset = dcmread(path)
+    del dataset.file_meta
+    dataset.preamble = None
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, implicit_vr=False, little_endian=True, enforce_file_format=False)
+    (tmp_path / "IM000003").write_bytes(buffer.getvalue())
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(tmp_path / "IM000003")
+    assert raised.value.reason == "unsupported_compression"
+
+
 def test_dicom_without_file_meta_decodes(tmp_path, gray, plain_12_bit):
     from pydicom import dcmread
 
