@@ -63,6 +63,11 @@ def push_model_to_hub(
     the folder lacks `config.json` or `model.safetensors`.
     """
     model_dir = Path(model_dir)
+    if (model_dir / "ensemble_config.json").is_file():
+        raise ValueError(
+            f"{model_dir} is an ensemble, which loads its members from the folders beside it. Push each "
+            "member instead; an ensemble is served only from a local folder of models."
+        )
     for required in ("config.json", "model.safetensors", "preprocessor_config.json"):
         if not (model_dir / required).is_file():
             raise FileNotFoundError(f"{model_dir} has no {required}; save the model with save_pretrained first.")

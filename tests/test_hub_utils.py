@@ -113,6 +113,12 @@ def test_push_rejects_incomplete_folder(model_dir, missing):
         push_model_to_hub(model_dir, "someone/fracture-cnn", api=RecordingHfApi())
 
 
+def test_push_rejects_ensemble(tmp_path):
+    (tmp_path / "ensemble_config.json").write_text('{"members": ["custom-cnn", "resnet50"]}')
+    with pytest.raises(ValueError, match="Push each member instead"):
+        push_model_to_hub(tmp_path, "someone/fracture-ensemble", api=RecordingHfApi())
+
+
 def test_resolve_local_folder(model_dir):
     assert resolve_model_dir(model_dir) == model_dir
 
