@@ -123,30 +123,46 @@ def label_at_threshold(fracture_probability: float, threshold: float) -> str:
     return POSITIVE_LABEL if fracture_probability >= threshold else NEGATIVE_LABEL
 
 
-def run_all_models(predictors: Mapping[str, FracturePredictor], image: ImageSource) -> list[ModelResult]:
+def run_all_models(
+    predictors: Mapping[str, FracturePredictor | EnsemblePredictor], image: ImageSource
+) -> list[ModelResult]:
     """Classify one radiograph with every model, in the order of `predictors`.
 
     The image is decoded once and preprocessed once per distinct processor
     configuration (equal `to_dict()`). The inference time of each model covers
     normalisation and the forward pass, as `Prediction.inference_seconds` does.
-    Raises `InvalidImageError` for undecodable input.
+    An ensemble reuses the outputs of members that are in `predictors` too,
+    and its time is theirs plus the combination. Raises `InvalidImageError`
+    for undecodable input.
     """
     grayscale = load_grayscale(image)
     model_inputs: dict[str, np.ndarray] = {}
-    results = []
-    for name, predictor in predictors.items():
+    # Each single model's output and time, by object, so an ensemble reuses its members' runs.
+    outputs: dict[int, tuple[np.ndarray, float]] = {}
+    ordered = sorted(predictors.items(), key=lambda item: isinstance(item[1], EnsemblePredictor))
+    results = {}
+    for name, predictor in ordered:
         config_key = json.dumps(predictor.processor.to_dict(), sort_keys=True)
         if config_key not in model_inputs:
             model_inputs[config_key] = predictor.processor.preprocess_steps(grayscale).model_input
 
-        started = time.perf_counter()
-        probabilities = predictor.predict_batch(model_inputs[config_key])[0]
-        elapsed = time.perf_counter() - started
+        if isinstance(predictor, EnsemblePredictor) and all(id(member) in outputs for member in predictor.members.values()):
+            member_outputs = [outputs[id(member)] for member in predictor.members.values()]
+            started = time.perf_counter()
+            probabilities = predictor.combine([output for output, _ in member_outputs])[0]
+            # The time the ensemble takes alone: its members' forward passes and the combination.
+            elapsed = time.perf_counter() - started + sum(seconds for _, seconds in member_outputs)
+        else:
+            started = time.perf_counter()
+            output = predictor.predict_batch(model_inputs[config_key])
+            elapsed = time.perf_counter() - started
+            outputs[id(predictor)] = (output, elapsed)
+            probabilities = output[0]
 
         fracture_probability = float(probabilities[POSITIVE_INDEX])
         label = label_at_threshold(fracture_probability, predictor.calibration.decision_threshold)
-        results.append(ModelResult(name, fracture_probability, label, elapsed))
-    return results
+        results[name] = ModelResult(name, fracture_probability, label, elapsed)
+    return [results[name] for name in predictors]
 
 
 def downscale_for_display(image: np.ndarray, max_side: int = MAX_DISPLAY_SIDE) -> np.ndarray:

@@ -73,18 +73,14 @@ class EnsemblePredictor:
         calibration = Calibration(**config.get("calibration", {}))
         return cls(members, calibration)
 
-    def member_probabilities(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Return the mean of the members' calibrated class probabilities (N, num_labels)."""
-        return np.mean([member.predict_batch(pixels) for member in self.members.values()], axis=0)
-
-    def logits_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Return the log of the members' mean probabilities, the ensemble's logits before its temperature."""
-        return mean_probabilities_to_logits(self.member_probabilities(pixels))
+    def combine(self, member_probabilities: list[np.ndarray]) -> np.ndarray:
+        """Return the ensemble's calibrated class probabilities from each member's (N, num_labels) output."""
+        logits = mean_probabilities_to_logits(np.mean(member_probabilities, axis=0)) / self.calibration.temperature
+        return torch.from_numpy(logits).softmax(dim=-1).numpy()
 
     def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Return calibrated class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""
-        logits = self.logits_batch(pixels) / self.calibration.temperature
-        return torch.from_numpy(logits).softmax(dim=-1).numpy()
+        return self.combine([member.predict_batch(pixels) for member in self.members.values()])
 
     def predict(self, image: ImageSource) -> Prediction:
         """Classify one radiograph with every member. Raises `InvalidImageError` for undecodable input."""

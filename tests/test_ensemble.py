@@ -157,3 +157,20 @@ def test_plots_of_ensemble_written(fitted):
 
     written = plots.main(["--model_dir", str(fitted / "ensemble"), "--eval_splits", "validation"])
     assert [path.name for path in written] == ["roc_curve.png", "confusion_matrix.png"]
+
+
+def test_compare_reuses_member_outputs(committed_members, monkeypatch):
+    ensemble = EnsemblePredictor(committed_members)
+    calls = []
+    for name, member in committed_members.items():
+        real = member.predict_batch
+        monkeypatch.setattr(member, "predict_batch", lambda pixels, real=real, name=name: calls.append(name) or real(pixels))
+    app_models.run_all_models({"ensemble": ensemble, **committed_members}, EXAMPLE)
+    assert sorted(calls) == ["custom-cnn", "mobilenet-v2"]
+
+
+def test_compare_ensemble_matches_predict(committed_members):
+    ensemble = EnsemblePredictor(committed_members)
+    results = app_models.run_all_models({"ensemble": ensemble, **committed_members}, EXAMPLE)
+    expected = ensemble.predict(EXAMPLE).probabilities["fractured"]
+    assert results[0].fracture_probability == pytest.approx(expected, abs=1e-6)
