@@ -266,3 +266,20 @@ def test_indonesian_cv_table_names_cnn():
 def test_selection_table_marks_reported_runs():
     table = make_results.selection_table([{**_selection_entry({}), "served": False}])
     assert table.splitlines()[2].endswith("| 0.73 | no |")
+
+
+def test_ensemble_section_lists_scores():
+    entry = {
+        "model": "ensemble",
+        "ensemble": {
+            "members": ["custom-cnn", "resnet50"],
+            "calibration": {"temperature": 0.7, "decision_threshold": 0.4, "screening_threshold": 0.1},
+        },
+        "selection": {
+            "num_images": 10,
+            "selection_roc_auc": 0.829,
+            "member_selection_roc_auc": {"custom-cnn": 0.808, "resnet50": 0.753},
+            "selection_weights": {"bone-fracture-xray": 0.43, "fracatlas": 0.57},
+        },
+    }
+    assert "| ensemble | 0.829 |" in make_results.ensemble_section([entry])

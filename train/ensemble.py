@@ -94,7 +94,7 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
     sources = [SOURCE_DESCRIPTIONS.get(source, source) for source in training_sources(ensemble_dir)]
     training_data = (
         f"{' and '.join(sources)}, as each member's model card details. The temperature and thresholds were "
-        "fitted on the radiographs (or id blocks) that all members held out of training"
+        "fitted on the radiographs (or id blocks) that all members held out of training."
     )
     usage = (
         "from bone_fracture.ensemble import load_predictor\n\n"
@@ -106,8 +106,8 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
         ensemble_dir,
         model_name=ensemble_dir.name,
         architecture=(
-            f"mean of the calibrated fracture probabilities of {len(members)} models ({'; '.join(members)}), "
-            "with its own temperature and thresholds,"
+            f"{len(members)}-model ensemble (the mean of the calibrated fracture probabilities of "
+            f"{'; '.join(members)}, then its own temperature and thresholds)"
         ),
         training_data=training_data,
         initialisation="the members' trained weights, unchanged; the ensemble itself has no weights",

@@ -243,13 +243,15 @@ def ensemble_section(results: list[dict]) -> list[str]:
             continue
         calibration = config["calibration"]
         members = selection["member_selection_roc_auc"]
+        weights = selection.get("selection_weights") or {}
+        weighting = ", ".join(f"{source} {weight:.2f}" for source, weight in weights.items())
         lines += [
-            f"## Ensemble: {entry['model']}",
+            f"## Ensemble (`{entry['model']}`)",
             "",
             f"The mean of the calibrated fracture probabilities of {', '.join(config['members'])} "
             "(`python -m train.ensemble`), with its own temperature and thresholds fitted on the "
             f"{selection['num_images']} validation images that all members held out. Selection score "
-            "(per-source ROC-AUC weighted as in training) on those images:",
+            f"(per-source ROC-AUC{', weighted ' + weighting if weighting else ''}) on those images:",
             "",
             "| model | selection ROC-AUC |",
             "|---|---|",
