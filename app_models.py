@@ -65,7 +65,7 @@ def load_predictors(models_dir: Path) -> dict[str, FracturePredictor | EnsembleP
             member_names = json.loads((ensemble_dir / ENSEMBLE_CONFIG_FILE).read_text())["members"]
             missing = [name for name in member_names if name not in members]
             if missing:
-                raise ValueError(f"members {missing} are not loaded models in {models_dir}")
+                raise ValueError(f"members {missing} not found among the loaded models of {models_dir}")
             predictors[ensemble_dir.name] = EnsemblePredictor.from_folder(ensemble_dir, members)
         except Exception as error:
             logger.warning("Skipping ensemble folder %s, which failed to load: %r", ensemble_dir, error)

@@ -46,8 +46,8 @@ class EnsemblePredictor:
         configs = {name: json.dumps(member.processor.to_dict(), sort_keys=True) for name, member in members.items()}
         if len(set(configs.values())) > 1:
             raise ValueError(
-                f"Ensemble members {sorted(members)} preprocess differently (size or CLAHE settings); "
-                "an ensemble needs members that share one preprocessor_config.json."
+                f"Ensemble members {sorted(members)} preprocess differently (size or CLAHE settings), but an "
+                "ensemble needs members that share one preprocessor_config.json."
             )
         self.members = dict(members)
         self.processor = next(iter(self.members.values())).processor
