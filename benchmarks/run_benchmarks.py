@@ -1,8 +1,10 @@
 """Measure inference latency, throughput, memory and training speed of the three architectures.
 
-Each architecture runs in its own process, so peak memory is its own:
+Each architecture runs in its own process, so peak memory is its own. The
+ensemble row runs all three on each input and averages their probabilities,
+as `bone_fracture.ensemble` does; it has no training of its own:
 
-    python -m benchmarks.run_benchmarks            # all three, writes docs/BENCHMARKS.md
+    python -m benchmarks.run_benchmarks            # all, writes docs/BENCHMARKS.md
     python -m benchmarks.run_benchmarks --model_type resnet50 --json   # one, prints JSON
 
 Not a test: numbers depend on the machine and on what else runs on it.
@@ -18,12 +20,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_XRAY = REPO_ROOT / "examples" / "fractured-val-1-original-640px.jpg"
 MODEL_TYPES = ("custom_cnn", "mobilenet_v2", "resnet50")
+ENSEMBLE = "ensemble"
+
+
+class MeanOfModels(torch.nn.Module):
+    """Several models run one after another on the same input, with their softmax outputs averaged."""
+
+    def __init__(self, models: list[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+
+    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        outputs = [member(pixel_values=pixel_values).logits.softmax(dim=-1) for member in self.members]
+        return SimpleNamespace(logits=torch.stack(outputs).mean(dim=0).log())
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -37,7 +53,10 @@ def benchmark_model(model_type: str, image_size: int, repeats: int) -> dict:
     from bone_fracture.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(model_type, image_size=image_size).eval()
+    if model_type == ENSEMBLE:
+        model = MeanOfModels([build_model(member, image_size=image_size) for member in MODEL_TYPES]).eval()
+    else:
+        model = build_model(model_type, image_size=image_size).eval()
     processor = XrayImageProcessor(size={"height": image_size, "width": image_size})
     single = torch.randn(1, 3, image_size, image_size)
     batch = torch.randn(32, 3, image_size, image_size)
@@ -64,9 +83,31 @@ def benchmark_model(model_type: str, image_size: int, repeats: int) -> dict:
             model(pixel_values=batch)
         throughput = 32 * batch_runs / (time.perf_counter() - started)
 
+    training_throughput = None
+    if model_type != ENSEMBLE:
+        training_throughput = round(training_speed(model_type, image_size, batch), 1)
+
+    return {
+        "model_type": model_type,
+        "image_size": image_size,
+        "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "batch1_latency_ms_p50": round(statistics.median(latencies), 2),
+        "batch1_latency_ms_p95": round(_percentile(latencies, 0.95), 2),
+        "end_to_end_ms_p50": round(statistics.median(end_to_end), 2),
+        "batch32_images_per_second": round(throughput, 1),
+        "training_images_per_second_bf16": training_throughput,
+        # ru_maxrss is in KiB on Linux.
+        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def training_speed(model_type: str, image_size: int, batch: torch.Tensor) -> float:
+    """Return images per second of AdamW steps on `batch` with bf16 autocast and channels_last."""
+    from bone_fracture.models import build_model
+
     training = build_model(model_type, image_size=image_size).train().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(training.parameters(), lr=1e-4)
-    labels = torch.randint(0, 2, (32,))
+    labels = torch.randint(0, 2, (len(batch),))
     inputs = batch.contiguous(memory_format=torch.channels_last)
     steps = 3
     for step in range(steps + 1):
@@ -78,20 +119,7 @@ def benchmark_model(model_type: str, image_size: int, repeats: int) -> dict:
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-    training_throughput = 32 * steps / (time.perf_counter() - started)
-
-    return {
-        "model_type": model_type,
-        "image_size": image_size,
-        "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-        "batch1_latency_ms_p50": round(statistics.median(latencies), 2),
-        "batch1_latency_ms_p95": round(_percentile(latencies, 0.95), 2),
-        "end_to_end_ms_p50": round(statistics.median(end_to_end), 2),
-        "batch32_images_per_second": round(throughput, 1),
-        "training_images_per_second_bf16": round(training_throughput, 1),
-        # ru_maxrss is in KiB on Linux.
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+    return len(batch) * steps / (time.perf_counter() - started)
 
 
 def machine_description() -> dict:
@@ -136,7 +164,8 @@ def write_report(results: list[dict], machine: dict, path: Path) -> None:
         lines.append(
             f"| {entry['model_type']} | {entry['image_size']} | {entry['parameters_millions']} | "
             f"{entry['batch1_latency_ms_p50']} | {entry['batch1_latency_ms_p95']} | {entry['end_to_end_ms_p50']} | "
-            f"{entry['batch32_images_per_second']} | {entry['training_images_per_second_bf16']} | {entry['peak_memory_mib']} |"
+            f"{entry['batch32_images_per_second']} | {entry['training_images_per_second_bf16'] or '–'} | "
+            f"{entry['peak_memory_mib']} |"
         )
     lines += ["", "Goals on 2 CPU cores at 224x224, batch-1 p50: custom CNN <= 15 ms, MobileNetV2 <= 25 ms, ResNet50 <= 80 ms.", ""]
     path.write_text("\n".join(lines))
@@ -144,7 +173,8 @@ def write_report(results: list[dict], machine: dict, path: Path) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_type", choices=MODEL_TYPES, default=None, help="Benchmark one architecture in this process.")
+    parser.add_argument("--model_type", choices=(*MODEL_TYPES, ENSEMBLE), default=None,
+                        help="Benchmark one architecture, or the ensemble of all three, in this process.")
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=50, help="Timed batch-1 forward passes.")
     parser.add_argument("--json", action="store_true", help="Print the result as JSON (with --model_type).")
@@ -158,7 +188,7 @@ def main(argv=None) -> None:
 
     results = []
     machine_before = machine_description()
-    for model_type in MODEL_TYPES:
+    for model_type in (*MODEL_TYPES, ENSEMBLE):
         command = [sys.executable, "-m", "benchmarks.run_benchmarks", "--model_type", model_type,
                    "--image_size", str(args.image_size), "--repeats", str(args.repeats), "--json"]  # fmt: skip
         output = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True).stdout

@@ -34,3 +34,23 @@ def test_report_states_load(custom_cnn_result, tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     write_report([custom_cnn_result], machine_description(), path)
     assert "load average" in path.read_text()
+
+
+@pytest.fixture(scope="module")
+def ensemble_result():
+    return benchmark_model("ensemble", image_size=64, repeats=2)
+
+
+def test_ensemble_counts_all_parameters(ensemble_result, custom_cnn_result):
+    # The three architectures together: the custom CNN, MobileNetV2 and ResNet50.
+    assert ensemble_result["parameters_millions"] > custom_cnn_result["parameters_millions"] + 20
+
+
+def test_ensemble_has_no_training_speed(ensemble_result):
+    assert ensemble_result["training_images_per_second_bf16"] is None
+
+
+def test_report_ensemble_row_without_training(ensemble_result, tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    write_report([ensemble_result], machine_description(), path)
+    assert "| – |" in path.read_text()
