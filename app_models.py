@@ -96,7 +96,8 @@ def load_models(
                 f"FRACTURE_MODEL_DIR {default_model_dir} has the same folder name as {models_dir / name}. "
                 f"Rename one of them, or set FRACTURE_MODELS_DIR to the folder that contains {default_model_dir}."
             )
-        predictors[name] = load_predictor(default_model_dir, predictors)
+        # An ensemble outside `models_dir` loads the members beside it, never same-named served ones.
+        predictors[name] = load_predictor(default_model_dir)
         return dict(sorted(predictors.items())), name
 
     if not predictors:
@@ -111,10 +112,10 @@ def load_models(
 def has_stored_calibration(predictor: FracturePredictor | EnsemblePredictor) -> bool:
     """Tell whether the model's config.json has a `calibration` entry, so its thresholds were fitted.
 
-    An ensemble is always calibrated: `train.ensemble` fits its thresholds.
+    For an ensemble, the same question is asked of its `ensemble_config.json`.
     """
     if isinstance(predictor, EnsemblePredictor):
-        return True
+        return predictor.has_stored_calibration
     return bool(getattr(predictor.model.config, "calibration", None))
 
 

@@ -51,27 +51,47 @@ class EnsemblePredictor:
             )
         self.members = dict(members)
         self.processor = next(iter(self.members.values())).processor
+        # Without stored values the thresholds are 0.5, not fitted ones.
+        self.has_stored_calibration = calibration is not None
         self.calibration = calibration or Calibration()
 
     @classmethod
     def from_folder(
         cls, ensemble_dir: str | Path, loaded: Mapping[str, FracturePredictor] | None = None
     ) -> "EnsemblePredictor":
-        """Load an ensemble folder; members come from `loaded` when there, else from folders beside it."""
+        """Load an ensemble folder, with members from the folders beside it.
+
+        `loaded` maps member names to models already loaded from those same
+        folders, which are then reused. Raises ValueError for an invalid
+        `ensemble_config.json`.
+        """
         ensemble_dir = Path(ensemble_dir)
         config_path = ensemble_dir / ENSEMBLE_CONFIG_FILE
         if not config_path.is_file():
             raise FileNotFoundError(f"No {ENSEMBLE_CONFIG_FILE} in {ensemble_dir}; expected an ensemble folder.")
         config = json.loads(config_path.read_text())
+        names = config.get("members") if isinstance(config, dict) else None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"{config_path}: 'members' must be a list of model folder names, got {names!r}.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{config_path}: 'members' names a folder twice: {names}.")
         loaded = loaded or {}
         members = {}
-        for name in config["members"]:
+        for name in names:
             if name in loaded:
                 members[name] = loaded[name]
             else:
                 members[name] = FracturePredictor.from_pretrained(ensemble_dir.parent / name)
-        calibration = Calibration(**config.get("calibration", {}))
-        return cls(members, calibration)
+        ensemble = cls(members, read_calibration(config, config_path))
+        stored_processor = ensemble_dir / "preprocessor_config.json"
+        if stored_processor.is_file():
+            stored = json.loads(stored_processor.read_text())
+            if stored.get("size") != ensemble.processor.to_dict().get("size"):
+                raise ValueError(
+                    f"{stored_processor} has input size {stored.get('size')}, but the members use "
+                    f"{ensemble.processor.to_dict().get('size')}. Fit the ensemble again with train.ensemble."
+                )
+        return ensemble
 
     def combine(self, member_probabilities: list[np.ndarray]) -> np.ndarray:
         """Return the ensemble's calibrated class probabilities from each member's (N, num_labels) output."""
@@ -95,6 +115,25 @@ class EnsemblePredictor:
         heatmap = np.mean([member.explain(model_input) for member in self.members.values()], axis=0)
         peak = float(heatmap.max())
         return heatmap / peak if peak > 0 else heatmap
+
+
+def read_calibration(config: dict, config_path: Path) -> Calibration | None:
+    """Return the calibration stored in an ensemble config, None without one; raise ValueError if invalid."""
+    values = config.get("calibration")
+    if values is None:
+        return None
+    try:
+        calibration = Calibration(
+            **{key: float(value) for key, value in values.items() if key in Calibration.__dataclass_fields__}
+        )
+    except (AttributeError, TypeError, ValueError) as error:
+        raise ValueError(f"{config_path}: 'calibration' must map names to numbers ({error}).") from error
+    thresholds = (calibration.decision_threshold, calibration.screening_threshold)
+    if not calibration.temperature > 0 or not all(0.0 <= threshold <= 1.0 for threshold in thresholds):
+        raise ValueError(
+            f"{config_path}: the temperature must be positive and the thresholds in [0, 1], got {calibration}."
+        )
+    return calibration
 
 
 def load_predictor(

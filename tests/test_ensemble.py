@@ -174,3 +174,91 @@ def test_compare_ensemble_matches_predict(committed_members):
     results = app_models.run_all_models({"ensemble": ensemble, **committed_members}, EXAMPLE)
     expected = ensemble.predict(EXAMPLE).probabilities["fractured"]
     assert results[0].fracture_probability == pytest.approx(expected, abs=1e-6)
+
+
+# --- invalid ensemble folders and options ------------------------------------
+
+
+def write_config(folder, **config):
+    folder.mkdir(exist_ok=True)
+    (folder / ENSEMBLE_CONFIG_FILE).write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [{"temperature": 0.0}, {"temperature": "warm"}, {"decision_threshold": 1.5}],
+    ids=["zero-temperature", "text-temperature", "threshold-above-one"],
+)
+def test_invalid_calibration_rejected(fitted, tmp_path, calibration):
+    for name in ("small", "wide"):
+        (tmp_path / name).symlink_to(fitted / name)
+    ensemble_dir = write_config(tmp_path / "ensemble", members=["small", "wide"], calibration=calibration)
+    with pytest.raises(ValueError, match="'calibration'|temperature must be positive"):
+        EnsemblePredictor.from_folder(ensemble_dir)
+
+
+def test_members_must_be_a_list(fitted, tmp_path):
+    (tmp_path / "small").symlink_to(fitted / "small")
+    ensemble_dir = write_config(tmp_path / "ensemble", members="small")
+    with pytest.raises(ValueError, match="must be a list"):
+        EnsemblePredictor.from_folder(ensemble_dir)
+
+
+def test_without_calibration_not_marked_fitted(fitted, tmp_path):
+    for name in ("small", "wide"):
+        (tmp_path / name).symlink_to(fitted / name)
+    ensemble = EnsemblePredictor.from_folder(write_config(tmp_path / "ensemble", members=["small", "wide"]))
+    assert app_models.has_stored_calibration(ensemble) is False
+
+
+def test_outside_ensemble_uses_its_own_members(fitted, tmp_path):
+    # Folders named like the served members, but holding other models.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "small").symlink_to(fitted / "wide")
+    (outside / "wide").symlink_to(fitted / "small")
+    (outside / "ensemble").mkdir()
+    (outside / "ensemble" / ENSEMBLE_CONFIG_FILE).write_text((fitted / "ensemble" / ENSEMBLE_CONFIG_FILE).read_text())
+    predictors, name = app_models.load_models(fitted, outside / "ensemble", "outside-ensemble")
+    assert predictors[name].members["small"].model.config.hidden_sizes == [8, 16]
+
+
+def test_output_dir_inside_member_rejected(fitted, capsys):
+    with pytest.raises(SystemExit):
+        ensemble_module.parse_args(
+            ["--members", str(fitted / "small"), str(fitted / "wide"), "--output_dir", str(fitted / "small")]
+        )
+    assert "is a model folder" in capsys.readouterr().err
+
+
+def test_member_without_training_args_rejected(fitted, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ensemble_module.parse_args(
+            ["--members", str(fitted / "small"), str(fitted / "missing"), "--output_dir", str(fitted / "new")]
+        )
+    assert "missing/config.json not found" in capsys.readouterr().err
+
+
+def test_card_only_needs_fitted_ensemble(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ensemble_module.parse_args(["--members", "a", "b", "--output_dir", str(tmp_path / "new"), "--card_only"])
+    assert "fit the ensemble first" in capsys.readouterr().err
+
+
+def test_validation_metrics_at_decision_threshold(fitted):
+    metrics = read_json(fitted / "ensemble" / "validation_metrics.json")
+    threshold = read_json(fitted / "ensemble" / ENSEMBLE_CONFIG_FILE)["calibration"]["decision_threshold"]
+    assert metrics["threshold"] == pytest.approx(threshold)
+
+
+def test_broken_ensemble_keeps_other_transfer_rows(tmp_path):
+    from train.make_results import load_transfer_rows
+
+    for name, files in (("good", {}), ("broken", {ENSEMBLE_CONFIG_FILE: "{not json"})):
+        (tmp_path / name).mkdir()
+        splits = {"fracatlas_test": {"num_images": 4, "roc_auc": 0.8, "recall": 0.5, "specificity": 0.9}}
+        (tmp_path / name / "eval_results.json").write_text(json.dumps({"splits": splits}))
+        for file_name, text in files.items():
+            (tmp_path / name / file_name).write_text(text)
+    assert [row["model"] for row in load_transfer_rows(tmp_path)] == ["good"]

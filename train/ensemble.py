@@ -54,10 +54,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--cache_dir", default=None)
     args = parser.parse_args(argv)
-    if len(args.members) < 2:
-        parser.error("--members needs at least two model folders.")
-    parents = {member.resolve().parent for member in args.members}
-    if parents != {args.output_dir.resolve().parent}:
+    if args.card_only:
+        if not (args.output_dir / ENSEMBLE_CONFIG_FILE).is_file():
+            parser.error(f"--card_only: {args.output_dir} has no {ENSEMBLE_CONFIG_FILE}; fit the ensemble first.")
+        return args
+    members = [member.resolve() for member in args.members]
+    if len(set(members)) < 2:
+        parser.error("--members needs at least two different model folders.")
+    if len(set(members)) != len(members):
+        parser.error("--members names a folder twice.")
+    for member in args.members:
+        if (member / ENSEMBLE_CONFIG_FILE).is_file():
+            parser.error(f"--members: {member} is an ensemble; name its members instead.")
+        for required in ("config.json", "training_args.json"):
+            if not (member / required).is_file():
+                parser.error(
+                    f"--members: {member / required} not found. Members are model folders written by "
+                    "train.train or train.publish, which record their training options."
+                )
+    if args.output_dir.resolve() in members or (args.output_dir / "config.json").is_file():
+        parser.error(f"--output_dir {args.output_dir} is a model folder; the ensemble needs a folder of its own.")
+    if {member.parent for member in members} != {args.output_dir.resolve().parent}:
         parser.error("--members and --output_dir must share one parent folder: the ensemble names members by folder.")
     return args
 
@@ -147,11 +164,17 @@ def main(argv=None) -> dict:
         name: holdout_metrics(labels, member[:, POSITIVE_INDEX], sources, weights)["selection_roc_auc"]
         for name, member in member_probabilities.items()
     }
-    metrics = holdout_metrics(labels, probabilities, sources, weights)
+    # Every rate, the confusion matrix included, is at the ensemble's decision threshold.
+    threshold = ensemble.calibration.decision_threshold
+    metrics = compute_metrics(labels, probabilities, threshold)
+    metrics["selection_roc_auc"] = holdout_metrics(labels, probabilities, sources, weights)["selection_roc_auc"]
+    if weights:
+        metrics["per_source"] = {
+            source: compute_metrics(labels[sources == source], probabilities[sources == source], threshold)
+            for source in sorted(weights)
+        }
     before = compute_metrics(labels, Calibration().fracture_probabilities(logits))
-    at_threshold = compute_metrics(labels, probabilities, ensemble.calibration.decision_threshold)
     metrics.update(
-        {key: at_threshold[key] for key in ("accuracy", "precision", "recall", "specificity", "f1")},
         num_images=len(labels),
         num_radiographs=len(set(holdout["radiograph"])),
         member_selection_roc_auc=scores,

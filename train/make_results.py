@@ -357,6 +357,12 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
     rows = []
     for folder in folders:
         for eval_path in sorted(folder.glob("*/eval_results.json")):
+            try:
+                trained_on = training_sources(eval_path.parent)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                # One unreadable folder, such as an ensemble with a broken config, leaves the others' rows.
+                logger.warning("Skipping %s in the table across data sets: %r", eval_path.parent, error)
+                continue
             splits = json.loads(eval_path.read_text()).get("splits", {})
             body_parts = sorted(name for name in splits if name.startswith(BODY_PART_PREFIX))
             for test_set in [*TRANSFER_TEST_SETS, *body_parts]:
@@ -368,7 +374,7 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
                 rows.append(
                     {
                         "model": eval_path.parent.name,
-                        "trained_on": training_sources(eval_path.parent),
+                        "trained_on": trained_on,
                         "input_size": processor.get("size", {}).get("height"),
                         "test_set": test_set,
                         "num_images": metrics["num_images"],
