@@ -471,33 +471,33 @@ def test_dicom_decodes_first_frame_only(tmp_path, gray, plain_12_bit, monkeypatc
     assert np.array_equal(load_grayscale(path), gray)
 
 
-def test_dicom_compressed_without_file_meta_reason(tmp_path, gray, plain_12_bit):
-    import pydicom.uid
+def write_without_file_meta(source: Path, path: Path, implicit_vr: bool) -> Path:
+    """Write the data set of DICOM file `source` alone: no preamble and no file meta, as old exports do."""
     from pydicom import dcmread
 
-    frame = jpeg_lossless_frame(gray.astype(np.uint16) * 16)
-    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, pydicom.uid.JPEGLosslessSV1, frame)
-    dataset = dcmread(path)
+    dataset = dcmread(source)
     del dataset.file_meta
     dataset.preamble = None
     buffer = io.BytesIO()
-    dataset.save_as(buffer, implicit_vr=False, little_endian=True, enforce_file_format=False)
-    (tmp_path / "IM000003").write_bytes(buffer.getvalue())
+    dataset.save_as(buffer, implicit_vr=implicit_vr, little_endian=True, enforce_file_format=False)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_dicom_compressed_without_file_meta_reason(tmp_path, gray, plain_12_bit):
+    import pydicom.uid
+
+    frame = jpeg_lossless_frame(gray.astype(np.uint16) * 16)
+    path = write_encapsulated_dicom(tmp_path / "xray.dcm", plain_12_bit, pydicom.uid.JPEGLosslessSV1, frame)
+    stripped = write_without_file_meta(path, tmp_path / "IM000003", implicit_vr=False)
     with pytest.raises(InvalidImageError) as raised:
-        load_grayscale(tmp_path / "IM000003")
+        load_grayscale(stripped)
     assert raised.value.reason == "unsupported_compression"
 
 
 def test_dicom_without_file_meta_decodes(tmp_path, gray, plain_12_bit):
-    from pydicom import dcmread
-
-    dataset = dcmread(plain_12_bit)
-    del dataset.file_meta
-    dataset.preamble = None
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, implicit_vr=True, little_endian=True, enforce_file_format=False)
-    (tmp_path / "IM000002").write_bytes(buffer.getvalue())
-    assert np.array_equal(load_grayscale(tmp_path / "IM000002"), gray)
+    stripped = write_without_file_meta(plain_12_bit, tmp_path / "IM000002", implicit_vr=True)
+    assert np.array_equal(load_grayscale(stripped), gray)
 
 
 # --- images that cannot be radiographs, and awkward DICOM files --------------
