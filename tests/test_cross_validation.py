@@ -143,7 +143,7 @@ def test_summary_per_source_metrics(two_source_folds):
 
 def test_summary_per_source_radiograph_level(two_source_folds):
     results = cross_validate.summarise(two_source_folds, "custom-cnn", [])
-    # Each fold holds four radiographs of the original set, two copies each.
+    # Each fold contains four radiographs of the original set, two copies each.
     assert results["per_source"]["bone-fracture-xray"]["num_radiographs"] == 8
 
 
