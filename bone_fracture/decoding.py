@@ -258,7 +258,7 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
         try:
             return _decode_dicom(data, name, force=True)
         except InvalidImageError as dicom_error:
-            # pydicom read it as DICOM and found a specific fault, which says more than "not an image".
+            # pydicom read it as DICOM and found a specific fault, which is more useful than "not an image".
             if dicom_error.reason != "unreadable":
                 raise
             raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.") from error

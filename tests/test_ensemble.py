@@ -243,7 +243,7 @@ def test_member_without_training_args_rejected(fitted, tmp_path, capsys):
 def test_card_only_needs_fitted_ensemble(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ensemble_module.parse_args(["--members", "a", "b", "--output_dir", str(tmp_path / "new"), "--card_only"])
-    assert "fit the ensemble first" in capsys.readouterr().err
+    assert "Fit the ensemble first" in capsys.readouterr().err
 
 
 def test_validation_metrics_at_decision_threshold(fitted):

@@ -22,7 +22,7 @@ from accelerate import PartialState
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
-from .data import grouped_holdout_split, load_sources, preprocess_dataset
+from .data import preprocess_dataset, rebuild_holdout
 from .metrics import compute_metrics
 from .train import calibrate_model
 
@@ -61,11 +61,10 @@ def main(argv=None) -> dict:
             setattr(args, name, recorded_args.get(name, fallback))
     PartialState()  # calibrate_model logs through Accelerate, which needs its state
 
-    dataset = load_sources(
-        args.data_dir, args.id_block_size, cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only
-    )
-    development = dataset.filter(lambda split: split == "train", input_columns="split")
-    _, holdout = grouped_holdout_split(development, args.holdout_fraction, args.seed)
+    holdout = rebuild_holdout(
+        args.data_dir, args.id_block_size, args.holdout_fraction, args.seed,
+        cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only,
+    )  # fmt: skip
 
     predictor = FracturePredictor.from_pretrained(args.model_dir)
     holdout = preprocess_dataset(holdout, predictor.processor)

@@ -220,6 +220,20 @@ def _grouped_split_indices(labels: np.ndarray, groups, fraction: float, seed: in
     return next(splitter.split(np.arange(len(labels)), labels, groups))
 
 
+def rebuild_holdout(
+    sources: list[str],
+    id_block_sizes: list[int] | None,
+    holdout_fraction: float,
+    seed: int,
+    cache_dir: str | None = None,
+    detect_duplicates: bool = True,
+) -> Dataset:
+    """Return the validation split that a training run with these options held out of the train split."""
+    dataset = load_sources(sources, id_block_sizes, cache_dir=cache_dir, detect_duplicates=detect_duplicates)
+    development = dataset.filter(lambda split: split == "train", input_columns="split")
+    return grouped_holdout_split(development, holdout_fraction, seed)[1]
+
+
 def grouped_holdout_split(dataset: Dataset, holdout_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split off about `holdout_fraction` of the rows by whole groups, stratified by label (and source).
 

@@ -31,7 +31,7 @@ from bone_fracture.ensemble import (
     save_ensemble,
 )
 
-from .data import grouped_holdout_split, load_sources, preprocess_dataset
+from .data import preprocess_dataset, rebuild_holdout
 from .lineage import SPLIT_ARGUMENTS
 from .metrics import compute_metrics
 from .train import holdout_metrics, source_selection_weights
@@ -54,29 +54,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--cache_dir", default=None)
     args = parser.parse_args(argv)
+    check_folder_options(parser, args)
+    return args
+
+
+def check_folder_options(parser: argparse.ArgumentParser, args) -> None:
+    """Reject member and output folders that cannot make an ensemble, before any model loads."""
     if args.card_only:
         if not (args.output_dir / ENSEMBLE_CONFIG_FILE).is_file():
-            parser.error(f"--card_only: {args.output_dir} has no {ENSEMBLE_CONFIG_FILE}; fit the ensemble first.")
-        return args
+            parser.error(f"--card_only: {args.output_dir} has no {ENSEMBLE_CONFIG_FILE}. Fit the ensemble first.")
+        return
+
     members = [member.resolve() for member in args.members]
     if len(set(members)) < 2:
         parser.error("--members needs at least two different model folders.")
     if len(set(members)) != len(members):
         parser.error("--members names a folder twice.")
+
     for member in args.members:
         if (member / ENSEMBLE_CONFIG_FILE).is_file():
-            parser.error(f"--members: {member} is an ensemble; name its members instead.")
+            parser.error(f"--members: {member} is an ensemble. Pass its members instead.")
         for required in ("config.json", "training_args.json"):
             if not (member / required).is_file():
                 parser.error(
                     f"--members: {member / required} not found. Members are model folders written by "
                     "train.train or train.publish, which record their training options."
                 )
+
     if args.output_dir.resolve() in members or (args.output_dir / "config.json").is_file():
-        parser.error(f"--output_dir {args.output_dir} is a model folder; the ensemble needs a folder of its own.")
+        parser.error(f"--output_dir {args.output_dir} is a model folder. The ensemble needs a folder of its own.")
     if {member.parent for member in members} != {args.output_dir.resolve().parent}:
-        parser.error("--members and --output_dir must share one parent folder: the ensemble names members by folder.")
-    return args
+        parser.error(
+            "--members and --output_dir must share one parent folder, because the ensemble names members by folder."
+        )
 
 
 def shared_split_arguments(members: list[Path]) -> dict:
@@ -110,8 +120,9 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
         members.append(f"`{name}`, a {ARCHITECTURES[arguments['model_type']]}")
     sources = [SOURCE_DESCRIPTIONS.get(source, source) for source in training_sources(ensemble_dir)]
     training_data = (
-        f"{' and '.join(sources)}, as each member's model card details. The temperature and thresholds were "
-        "fitted on the radiographs (or id blocks) that all members held out of training."
+        f"{' and '.join(sources)}, as each member's model card details. Members: {'; '.join(members)}. The "
+        "ensemble averages their calibrated fracture probabilities, then applies its own temperature and "
+        "thresholds, fitted on the radiographs (or id blocks) that all members held out of training."
     )
     usage = (
         "from bone_fracture.ensemble import load_predictor\n\n"
@@ -122,10 +133,7 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
     return write_model_card(
         ensemble_dir,
         model_name=ensemble_dir.name,
-        architecture=(
-            f"{len(members)}-model ensemble (the mean of the calibrated fracture probabilities of "
-            f"{'; '.join(members)}, then its own temperature and thresholds)"
-        ),
+        architecture=f"{len(members)}-model ensemble of {', '.join(config['members'])}",
         training_data=training_data,
         initialisation="the members' trained weights, unchanged; the ensemble itself has no weights",
         usage=usage,
@@ -141,9 +149,9 @@ def main(argv=None) -> dict:
     members = {member.name: FracturePredictor.from_pretrained(member) for member in args.members}
     ensemble = EnsemblePredictor(members)
 
-    dataset = load_sources(split["train_dir"], split.get("id_block_size"), cache_dir=args.cache_dir)
-    development = dataset.filter(lambda name: name == "train", input_columns="split")
-    _, holdout = grouped_holdout_split(development, split["holdout_fraction"], split["seed"])
+    holdout = rebuild_holdout(
+        split["train_dir"], split.get("id_block_size"), split["holdout_fraction"], split["seed"], args.cache_dir
+    )
     holdout = preprocess_dataset(holdout, ensemble.processor)
     data = holdout.with_format("numpy", columns=["pixels", "label"])
     labels, sources, groups = np.asarray(data["label"]), np.asarray(holdout["source"]), holdout["group"]
