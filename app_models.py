@@ -150,7 +150,10 @@ def run_all_models(
         if isinstance(predictor, EnsemblePredictor) and all(id(member) in outputs for member in predictor.members.values()):
             member_outputs = [outputs[id(member)] for member in predictor.members.values()]
             started = time.perf_counter()
-            probabilities = predictor.combine([output for output, _ in member_outputs])[0]
+            # With test-time flipping, only the members' runs on the mirror image are new.
+            model_input = model_inputs[config_key][np.newaxis]
+            averaged = predictor.member_outputs(model_input, [output for output, _ in member_outputs])
+            probabilities = predictor.combine(averaged)[0]
             # The time the ensemble takes alone: its members' forward passes and the combination.
             elapsed = time.perf_counter() - started + sum(seconds for _, seconds in member_outputs)
         else:

@@ -1,8 +1,9 @@
 """Measure inference latency, throughput, memory and training speed of the three architectures.
 
 Each architecture runs in its own process, so peak memory is its own. The
-ensemble row runs all three on each input and averages their probabilities,
-as `bone_fracture.ensemble` does; it has no training of its own:
+ensemble row runs all three on each input (and on its mirror image, when the
+served ensemble's config sets `test_time_flip`) and averages their
+probabilities, as `bone_fracture.ensemble` does; it has no training of its own:
 
     python -m benchmarks.run_benchmarks            # all, writes docs/BENCHMARKS.md
     python -m benchmarks.run_benchmarks --model_type resnet50 --json   # one, prints JSON
@@ -30,16 +31,35 @@ MODEL_TYPES = ("custom_cnn", "mobilenet_v2", "resnet50")
 ENSEMBLE = "ensemble"
 
 
-class MeanOfModels(torch.nn.Module):
-    """Several models run one after another on the same input, with their softmax outputs averaged."""
+SERVED_ENSEMBLE_CONFIG = REPO_ROOT / "models" / "ensemble" / "ensemble_config.json"
 
-    def __init__(self, models: list[torch.nn.Module]):
+
+class MeanOfModels(torch.nn.Module):
+    """Several models run one after another on the same input, with their softmax outputs averaged.
+
+    With `test_time_flip`, each member runs once on the input and its mirror
+    image stacked into one batch, and the two views are averaged too.
+    """
+
+    def __init__(self, models: list[torch.nn.Module], test_time_flip: bool = False):
         super().__init__()
         self.members = torch.nn.ModuleList(models)
+        self.test_time_flip = test_time_flip
 
     def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
-        outputs = [member(pixel_values=pixel_values).logits.softmax(dim=-1) for member in self.members]
+        count = pixel_values.shape[0]
+        if self.test_time_flip:
+            pixel_values = torch.cat([pixel_values, pixel_values.flip(-1)])
+        outputs = []
+        for member in self.members:
+            probabilities = member(pixel_values=pixel_values).logits.softmax(dim=-1)
+            outputs.append(probabilities.view(-1, count, probabilities.shape[-1]).mean(dim=0))
         return SimpleNamespace(logits=torch.stack(outputs).mean(dim=0).log())
+
+
+def served_ensemble_flips(config_path: Path = SERVED_ENSEMBLE_CONFIG) -> bool:
+    """Whether the served ensemble averages each radiograph with its mirror image."""
+    return config_path.is_file() and json.loads(config_path.read_text()).get("test_time_flip") is True
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -54,7 +74,8 @@ def benchmark_model(model_type: str, image_size: int, repeats: int) -> dict:
 
     torch.manual_seed(0)
     if model_type == ENSEMBLE:
-        model = MeanOfModels([build_model(member, image_size=image_size) for member in MODEL_TYPES]).eval()
+        members = [build_model(member, image_size=image_size) for member in MODEL_TYPES]
+        model = MeanOfModels(members, test_time_flip=served_ensemble_flips()).eval()
     else:
         model = build_model(model_type, image_size=image_size).eval()
     processor = XrayImageProcessor(size={"height": image_size, "width": image_size})
@@ -89,6 +110,7 @@ def benchmark_model(model_type: str, image_size: int, repeats: int) -> dict:
 
     return {
         "model_type": model_type,
+        "test_time_flip": model_type == ENSEMBLE and model.test_time_flip,
         "image_size": image_size,
         "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "batch1_latency_ms_p50": round(statistics.median(latencies), 2),
@@ -156,15 +178,17 @@ def write_report(results: list[dict], machine: dict, path: Path) -> None:
         "blur and resizing of a 488x640 JPEG. Training is one AdamW step on a batch of 32",
         "with bf16 autocast and channels_last. Peak memory is the process's maximum resident",
         "set size, including PyTorch itself. The ensemble row runs the three architectures on",
-        "each input and averages their probabilities; it has no training step, so its peak",
-        "memory covers inference alone.",
+        "each input and averages their probabilities; marked \"with flip\", each also runs on the",
+        "mirror image in the same batch, as the served ensemble does. It has no training step, so",
+        "its peak memory covers inference alone.",
         "",
         "| model | input | parameters (M) | batch-1 p50 (ms) | batch-1 p95 (ms) | end to end p50 (ms) | batch-32 (images/s) | training (images/s) | peak memory (MiB) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in results:
         lines.append(
-            f"| {entry['model_type']} | {entry['image_size']} | {entry['parameters_millions']} | "
+            f"| {entry['model_type']}{' (with flip)' if entry.get('test_time_flip') else ''} | "
+            f"{entry['image_size']} | {entry['parameters_millions']} | "
             f"{entry['batch1_latency_ms_p50']} | {entry['batch1_latency_ms_p95']} | {entry['end_to_end_ms_p50']} | "
             f"{entry['batch32_images_per_second']} | {entry['training_images_per_second_bf16'] or '–'} | "
             f"{entry['peak_memory_mib']} |"

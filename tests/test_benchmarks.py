@@ -1,8 +1,16 @@
 """The benchmark script runs and reports every field; its numbers are not checked."""
 
 import pytest
+import torch
 
-from benchmarks.run_benchmarks import benchmark_model, machine_description, write_report
+from benchmarks.run_benchmarks import (
+    MeanOfModels,
+    benchmark_model,
+    machine_description,
+    served_ensemble_flips,
+    write_report,
+)
+from bone_fracture.models import build_model
 
 FIELDS = (
     "batch1_latency_ms_p50",
@@ -54,3 +62,27 @@ def test_report_ensemble_row_without_training(ensemble_result, tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     write_report([ensemble_result], machine_description(), path)
     assert "| – |" in path.read_text()
+
+
+def test_flipping_mean_ignores_mirroring():
+    torch.manual_seed(0)
+    model = MeanOfModels([build_model("custom_cnn", image_size=64)], test_time_flip=True).eval()
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(model(pixel_values=pixels).logits, model(pixel_values=pixels.flip(-1)).logits, atol=1e-5)
+
+
+def test_flipping_mean_keeps_batch_size():
+    model = MeanOfModels([build_model("custom_cnn", image_size=64)], test_time_flip=True).eval()
+    with torch.inference_mode():
+        assert model(pixel_values=torch.randn(3, 3, 64, 64)).logits.shape == (3, 2)
+
+
+def test_served_ensemble_flip_read_from_config(tmp_path):
+    config = tmp_path / "ensemble_config.json"
+    config.write_text('{"members": ["a", "b"], "test_time_flip": true}')
+    assert served_ensemble_flips(config) is True
+
+
+def test_missing_ensemble_config_means_no_flip(tmp_path):
+    assert served_ensemble_flips(tmp_path / "ensemble_config.json") is False

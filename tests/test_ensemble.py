@@ -5,6 +5,7 @@ folder, so it checks the plumbing, not accuracy.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from test_training import training_args
 
 import app_models
 from bone_fracture import FracturePredictor, load_grayscale
-from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE, EnsemblePredictor, load_predictor
+from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE, EnsemblePredictor, flip_horizontally, load_predictor
 from train import ensemble as ensemble_module
 from train import evaluate_model
 from train.train import main as train_main
@@ -54,6 +55,33 @@ def test_ensemble_heatmap_peak_is_one(committed_members, model_input):
     assert heatmap.max() == pytest.approx(1.0)
 
 
+def test_flip_averages_both_views(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    views = [
+        (member.predict_batch(model_input[None]) + member.predict_batch(model_input[None, :, ::-1].copy())) / 2
+        for member in committed_members.values()
+    ]
+    assert np.allclose(ensemble.predict_batch(model_input[None]), np.mean(views, axis=0), atol=1e-6)
+
+
+def test_flip_changes_probability(committed_members, model_input):
+    plain = EnsemblePredictor(committed_members).predict_batch(model_input[None])
+    flipped = EnsemblePredictor(committed_members, test_time_flip=True).predict_batch(model_input[None])
+    assert not np.allclose(plain, flipped, atol=1e-4)
+
+
+def test_flip_ensemble_ignores_mirroring_of_input(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    mirrored = flip_horizontally(model_input)[None]
+    assert np.allclose(ensemble.predict_batch(model_input[None]), ensemble.predict_batch(mirrored), atol=1e-6)
+
+
+def test_flip_heatmap_follows_mirroring(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    mirrored_back = flip_horizontally(ensemble.explain(flip_horizontally(model_input)))
+    assert np.allclose(ensemble.explain(model_input), mirrored_back, atol=1e-5)
+
+
 def test_ensemble_needs_two_members(committed_members):
     with pytest.raises(ValueError, match="at least two members"):
         EnsemblePredictor({"custom-cnn": committed_members["custom-cnn"]})
@@ -82,6 +110,40 @@ def fitted(tmp_path_factory):
 
 def read_json(path):
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def fitted_flip(fitted, tmp_path_factory):
+    """Copies of the same two members, combined with test-time flipping in a models folder of their own."""
+    models = tmp_path_factory.mktemp("ensemble-flip")
+    for name in ("small", "wide"):
+        shutil.copytree(fitted / name, models / name)
+    ensemble_module.main(
+        ["--members", str(models / "small"), str(models / "wide"), "--output_dir", str(models / "ensemble"),
+         "--test_time_flip"]
+    )  # fmt: skip
+    return models / "ensemble"
+
+
+def test_fit_stores_flip(fitted_flip):
+    assert read_json(fitted_flip / ENSEMBLE_CONFIG_FILE)["test_time_flip"] is True
+
+
+def test_fit_without_flip_stores_false(fitted):
+    assert read_json(fitted / "ensemble" / ENSEMBLE_CONFIG_FILE)["test_time_flip"] is False
+
+
+def test_flip_fit_scores_members_on_one_view(fitted, fitted_flip):
+    plain = read_json(fitted / "ensemble" / "validation_metrics.json")["member_selection_roc_auc"]
+    assert read_json(fitted_flip / "validation_metrics.json")["member_selection_roc_auc"] == plain
+
+
+def test_flip_fit_loads_with_flip(fitted_flip):
+    assert load_predictor(fitted_flip).test_time_flip is True
+
+
+def test_flip_card_mentions_mirror_image(fitted_flip):
+    assert "mirror image" in (fitted_flip / "README.md").read_text()
 
 
 def test_fit_names_members(fitted):
@@ -169,6 +231,13 @@ def test_compare_reuses_member_outputs(committed_members, monkeypatch):
     assert sorted(calls) == ["custom-cnn", "mobilenet-v2"]
 
 
+def test_compare_flip_ensemble_matches_predict(committed_members):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    results = app_models.run_all_models({"ensemble": ensemble, **committed_members}, EXAMPLE)
+    expected = ensemble.predict(EXAMPLE).probabilities["fractured"]
+    assert results[0].fracture_probability == pytest.approx(expected, abs=1e-6)
+
+
 def test_compare_ensemble_matches_predict(committed_members):
     ensemble = EnsemblePredictor(committed_members)
     results = app_models.run_all_models({"ensemble": ensemble, **committed_members}, EXAMPLE)
@@ -195,6 +264,14 @@ def test_invalid_calibration_rejected(fitted, tmp_path, calibration):
         (tmp_path / name).symlink_to(fitted / name)
     ensemble_dir = write_config(tmp_path / "ensemble", members=["small", "wide"], calibration=calibration)
     with pytest.raises(ValueError, match="'calibration'|temperature must be positive"):
+        EnsemblePredictor.from_folder(ensemble_dir)
+
+
+def test_flip_setting_must_be_boolean(fitted, tmp_path):
+    for name in ("small", "wide"):
+        (tmp_path / name).symlink_to(fitted / name)
+    ensemble_dir = write_config(tmp_path / "ensemble", members=["small", "wide"], test_time_flip="yes")
+    with pytest.raises(ValueError, match="'test_time_flip' must be true or false"):
         EnsemblePredictor.from_folder(ensemble_dir)
 
 
@@ -262,3 +339,24 @@ def test_broken_ensemble_keeps_other_transfer_rows(tmp_path):
         for file_name, text in files.items():
             (tmp_path / name / file_name).write_text(text)
     assert [row["model"] for row in load_transfer_rows(tmp_path)] == ["good"]
+
+
+def ensemble_entry(test_time_flip: bool) -> dict:
+    calibration = {"temperature": 0.7, "decision_threshold": 0.5, "screening_threshold": 0.1}
+    return {
+        "model": "ensemble",
+        "ensemble": {"members": ["small", "wide"], "test_time_flip": test_time_flip, "calibration": calibration},
+        "selection": {"num_images": 10, "selection_roc_auc": 0.8, "member_selection_roc_auc": {"small": 0.7}},
+    }
+
+
+def test_results_page_names_test_time_flip():
+    from train.make_results import ensemble_section
+
+    assert "mirror image" in " ".join(ensemble_section([ensemble_entry(test_time_flip=True)]))
+
+
+def test_results_page_without_flip_names_no_mirror():
+    from train.make_results import ensemble_section
+
+    assert "mirror image" not in " ".join(ensemble_section([ensemble_entry(test_time_flip=False)]))

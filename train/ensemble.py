@@ -7,7 +7,12 @@ ensemble's temperature and thresholds there, and scores every member and the
 ensemble with the selection score that training uses:
 
     python -m train.ensemble --members models/custom-cnn models/mobilenet-v2 models/resnet50 \\
-        --output_dir models/ensemble
+        --output_dir models/ensemble --test_time_flip
+
+With `--test_time_flip`, every member also scores the mirror image of each
+radiograph, and the ensemble averages both views (twice the compute). The
+members' own scores in `validation_metrics.json` stay those of one view, as
+the members serve alone.
 
 The members stay in their own folders beside `--output_dir`; the ensemble
 folder contains `ensemble_config.json`, the shared `preprocessor_config.json`
@@ -49,6 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="The ensemble folder, beside the members.")
     parser.add_argument("--selection_weighting", choices=("equal", "groups"), default="groups",
                         help="How the per-source ROC-AUCs of the selection score are weighted, as in training.")
+    parser.add_argument("--test_time_flip", action="store_true",
+                        help="Average each member over the radiograph and its left-right mirror image.")
     parser.add_argument("--card_only", action="store_true",
                         help="Only rewrite the ensemble folder's model card, e.g. after train.evaluate_model.")
     parser.add_argument("--batch_size", type=int, default=64)
@@ -124,6 +131,10 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
         "ensemble averages their calibrated fracture probabilities, then applies its own temperature and "
         "thresholds, fitted on the radiographs (or id blocks) that all members held out of training."
     )
+    if config.get("test_time_flip"):
+        training_data += (
+            " Each member scores the radiograph and its left-right mirror image, and the ensemble averages both."
+        )
     usage = (
         "from bone_fracture.ensemble import load_predictor\n\n"
         "# The member folders must sit beside this one.\n"
@@ -147,7 +158,7 @@ def main(argv=None) -> dict:
         return {}
     split = shared_split_arguments(args.members)
     members = {member.name: FracturePredictor.from_pretrained(member) for member in args.members}
-    ensemble = EnsemblePredictor(members)
+    ensemble = EnsemblePredictor(members, test_time_flip=args.test_time_flip)
 
     holdout = rebuild_holdout(
         split["train_dir"], split.get("id_block_size"), split["holdout_fraction"], split["seed"], args.cache_dir
@@ -157,10 +168,16 @@ def main(argv=None) -> dict:
     labels, sources, groups = np.asarray(data["label"]), np.asarray(holdout["source"]), holdout["group"]
 
     batches = [data[start : start + args.batch_size]["pixels"] for start in range(0, len(data), args.batch_size)]
+    # Each member's single-view output serves both its own score and the ensemble's input.
+    single_view, combined = [], []
+    for batch in batches:
+        outputs = [member.predict_batch(batch) for member in members.values()]
+        single_view.append(outputs)
+        combined.append(ensemble.member_outputs(batch, outputs))
     member_probabilities = {
-        name: np.concatenate([member.predict_batch(batch) for batch in batches]) for name, member in members.items()
+        name: np.concatenate([outputs[index] for outputs in single_view]) for index, name in enumerate(members)
     }
-    mean_probabilities = np.mean(list(member_probabilities.values()), axis=0)
+    mean_probabilities = np.mean([np.concatenate(outputs) for outputs in zip(*combined)], axis=0)
     logits = mean_probabilities_to_logits(mean_probabilities)
     ensemble.calibration = fit_calibration(logits, labels, sources)
     probabilities = ensemble.calibration.fracture_probabilities(logits)
@@ -188,6 +205,7 @@ def main(argv=None) -> dict:
         member_selection_roc_auc=scores,
         selection_weights=weights,
         ece_before_temperature=before["ece"],
+        test_time_flip=ensemble.test_time_flip,
     )
     save_ensemble(ensemble, args.output_dir, selection_weighting=args.selection_weighting)
     (args.output_dir / VALIDATION_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")

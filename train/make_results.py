@@ -245,12 +245,18 @@ def ensemble_section(results: list[dict]) -> list[str]:
         members = selection["member_selection_roc_auc"]
         weights = selection.get("selection_weights") or {}
         weighting = ", ".join(f"{source} {weight:.2f}" for source, weight in weights.items())
+        views = (
+            " Each member scores every radiograph and its left-right mirror image (test-time flip), and "
+            "the ensemble averages both; the members' own rows below score one view, as they serve alone."
+            if config.get("test_time_flip")
+            else ""
+        )
         lines += [
             f"## Ensemble (`{entry['model']}`)",
             "",
             f"The mean of the calibrated fracture probabilities of {', '.join(config['members'])} "
             "(`python -m train.ensemble`), with its own temperature and thresholds fitted on the "
-            f"{selection['num_images']} validation images that all members held out. Selection score "
+            f"{selection['num_images']} validation images that all members held out.{views} Selection score "
             f"(per-source ROC-AUC{', weighted ' + weighting if weighting else ''}) on those images:",
             "",
             "| model | selection ROC-AUC |",
