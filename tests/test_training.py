@@ -296,6 +296,21 @@ def test_even_blur_kernel_option_rejected(tmp_path, capsys):
     assert "--blur_kernel_size must be odd, got 4." in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--gamma_range", "-0.1", "--gamma_range must be 0 or positive"),
+        ("--brightness_range", "nan", "--brightness_range must be 0 or positive"),
+        ("--contrast_range", "1.0", "--contrast_range must be below 1"),
+    ],
+    ids=["negative-gamma", "nan-brightness", "contrast-one"],
+)
+def test_invalid_exposure_augmentation_rejected(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit):
+        train_main(["--train_dir", "unused", "--output_dir", str(tmp_path), option, value])
+    assert message in capsys.readouterr().err
+
+
 # --- data loading and grouping --------------------------------------------
 
 
@@ -467,6 +482,51 @@ def test_flip_mirrors_image(xray_batch, flip, dim):
     config = AugmentationConfig(**{**IDENTITY.__dict__, flip: 1.0})
     augmented = augment(xray_batch, seed=0, config=config)
     assert torch.allclose(augmented, xray_batch.flip(dim).float(), atol=RESAMPLING_TOLERANCE)
+
+
+GAMMA_ONLY = AugmentationConfig(**{**IDENTITY.__dict__, "gamma_range": 1.0})
+
+
+def test_gamma_changes_midtones(xray_batch):
+    augmented = augment(xray_batch, seed=0, config=GAMMA_ONLY)
+    assert not torch.allclose(augmented, xray_batch.float(), atol=1.0)
+
+
+def test_gamma_keeps_black(xray_batch):
+    black = xray_batch.float() < 0.5
+    augmented = augment(xray_batch, seed=0, config=GAMMA_ONLY)
+    assert torch.all(augmented[black] < RESAMPLING_TOLERANCE)
+
+
+def test_gamma_keeps_white(xray_batch):
+    white = xray_batch.float() > 254.5
+    augmented = augment(xray_batch, seed=0, config=GAMMA_ONLY)
+    assert torch.all(augmented[white] > 255.0 - 0.1)
+
+
+def test_gamma_keeps_order_of_grey_levels(xray_batch):
+    # A power curve is monotonic, so it re-exposes an image without reordering its grey levels.
+    image = xray_batch[0].float()
+    augmented = augment(xray_batch, seed=0, config=GAMMA_ONLY)[0]
+    order = image.flatten().argsort()
+    assert torch.all(augmented.flatten()[order].diff() >= -RESAMPLING_TOLERANCE)
+
+
+def test_gamma_within_range(xray_batch):
+    # Gamma in [1/2, 2] maps grey 0.5 (128) into [0.5^2, 0.5^0.5] of the range.
+    flat = torch.full((4, 8, 8), 127.5)
+    augmented = augment(flat, seed=1, config=GAMMA_ONLY)
+    assert augmented.min() >= 255 * 0.25 - 0.5 and augmented.max() <= 255 * 0.5**0.5 + 0.5
+
+
+def test_gamma_drawn_after_other_jitter(xray_batch):
+    # Runs from before the gamma option stay reproducible only if gamma is drawn last:
+    # then, per image, the output with gamma is the output without it raised to one power.
+    plain = augment(xray_batch, seed=5)[0] / 255
+    with_gamma = augment(xray_batch, seed=5, config=AugmentationConfig(gamma_range=0.5))[0] / 255
+    midtones = (plain > 0.1) & (plain < 0.9)
+    exponents = with_gamma[midtones].log() / plain[midtones].log()
+    assert exponents.std() < 1e-3
 
 
 # --- metrics --------------------------------------------------------------

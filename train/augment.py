@@ -1,8 +1,8 @@
 """Batch augmentation of preprocessed radiographs, applied on 8-bit model inputs.
 
 Runs after the shared preprocessing, on whole batches with one affine warp, so
-it costs little next to the forward pass. Brightness and contrast jitter keep
-a model from separating the classes by exposure alone.
+it costs little next to the forward pass. Brightness, contrast and gamma jitter
+keep a model from separating the classes by exposure alone.
 """
 
 import math
@@ -21,6 +21,8 @@ class AugmentationConfig:
     max_translation_fraction: float = 0.05
     brightness_range: float = 0.15
     contrast_range: float = 0.2
+    # Gamma is drawn log-uniformly from [1 / (1 + g), 1 + g]; 0 leaves it out.
+    gamma_range: float = 0.0
 
 
 def augment_batch(pixels: torch.Tensor, config: AugmentationConfig, generator: torch.Generator) -> torch.Tensor:
@@ -60,4 +62,10 @@ def augment_batch(pixels: torch.Tensor, config: AugmentationConfig, generator: t
     brightness = uniform(-config.brightness_range, config.brightness_range).view(-1, 1, 1, 1) * 255.0
     mean = warped.mean(dim=(2, 3), keepdim=True)
     adjusted = (warped - mean) * contrast + mean + brightness
-    return adjusted.clamp(0.0, 255.0).squeeze(1)
+    adjusted = adjusted.clamp(0.0, 255.0)
+    if config.gamma_range > 0:
+        # Drawn last, so that runs without gamma keep the random stream they had before it existed.
+        log_limit = math.log1p(config.gamma_range)
+        gamma = torch.exp(uniform(-log_limit, log_limit)).view(-1, 1, 1, 1)
+        adjusted = adjusted.div(255.0).pow(gamma).mul(255.0)
+    return adjusted.squeeze(1)

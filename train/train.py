@@ -114,6 +114,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no_augmentation", action="store_true", help="Train on the preprocessed images as they are.")
     parser.add_argument("--max_rotation_degrees", type=float, default=30.0,
                         help="Largest random rotation in degrees; the set's own rotated copies turn up to about 30.")
+    parser.add_argument("--brightness_range", type=float, default=0.15,
+                        help="Largest random brightness shift, as a fraction of the 8-bit range.")
+    parser.add_argument("--contrast_range", type=float, default=0.2,
+                        help="Largest random relative change of contrast around each image's mean.")
+    parser.add_argument("--gamma_range", type=float, default=0.0,
+                        help="Random gamma drawn log-uniformly from [1/(1+g), 1+g]; 0 (the default) leaves it out.")
 
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
     parser.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is present.")
@@ -142,6 +148,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--source_weights must be non-negative with a positive sum.")
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
+    for option in ("brightness_range", "contrast_range", "gamma_range"):
+        # `not >= 0` also rejects NaN.
+        if not getattr(args, option) >= 0:
+            parser.error(f"--{option} must be 0 or positive, got {getattr(args, option)}.")
+    if args.contrast_range >= 1:
+        parser.error(f"--contrast_range must be below 1, or contrast could reach 0; got {args.contrast_range}.")
     # A resumed run takes its weights from its own checkpoint, so the earlier folder may be gone.
     if args.init == "pretrained" and args.pretrained_model_name_or_path is not None and not args.resume_from_checkpoint:
         check_checkpoint_option(parser, args)
@@ -482,7 +494,14 @@ def main(argv=None):
         (output_dir / "training_args.json").write_text(json.dumps(vars(args), indent=2) + "\n")
         record_initialisation(output_dir, args)
 
-    augmentation = None if args.no_augmentation else AugmentationConfig(max_rotation_degrees=args.max_rotation_degrees)
+    augmentation = None
+    if not args.no_augmentation:
+        augmentation = AugmentationConfig(
+            max_rotation_degrees=args.max_rotation_degrees,
+            brightness_range=args.brightness_range,
+            contrast_range=args.contrast_range,
+            gamma_range=args.gamma_range,
+        )
     logger.info(
         f"Training for {num_epochs} epochs, {total_steps} optimizer steps, "
         f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps} images per step.",
