@@ -133,8 +133,9 @@ def run_all_models(
     configuration (equal `to_dict()`). The inference time of each model covers
     normalisation and the forward pass, as `Prediction.inference_seconds` does.
     An ensemble reuses the outputs of members that are in `predictors` too,
-    and its time is theirs plus the combination. Raises `InvalidImageError`
-    for undecodable input.
+    and its time is theirs plus its own runs on the mirror image (with
+    test-time flipping) and the combination. Raises `InvalidImageError` for
+    undecodable input.
     """
     grayscale = load_grayscale(image)
     model_inputs: dict[str, np.ndarray] = {}

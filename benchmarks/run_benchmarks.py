@@ -59,7 +59,10 @@ class MeanOfModels(torch.nn.Module):
 
 def served_ensemble_flips(config_path: Path = SERVED_ENSEMBLE_CONFIG) -> bool:
     """Whether the served ensemble averages each radiograph with its mirror image."""
-    return config_path.is_file() and json.loads(config_path.read_text()).get("test_time_flip") is True
+    if not config_path.is_file():
+        return False
+    config = json.loads(config_path.read_text())
+    return isinstance(config, dict) and config.get("test_time_flip") is True
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -179,8 +182,8 @@ def write_report(results: list[dict], machine: dict, path: Path) -> None:
         "with bf16 autocast and channels_last. Peak memory is the process's maximum resident",
         "set size, including PyTorch itself. The ensemble row runs the three architectures on",
         "each input and averages their probabilities; marked \"with flip\", each also runs on the",
-        "mirror image in the same batch, as the served ensemble does. It has no training step, so",
-        "its peak memory covers inference alone.",
+        "mirror image, as the served ensemble does (here stacked into one batch with the input, where",
+        "the app makes a second call). It has no training step, so its peak memory covers inference alone.",
         "",
         "| model | input | parameters (M) | batch-1 p50 (ms) | batch-1 p95 (ms) | end to end p50 (ms) | batch-32 (images/s) | training (images/s) | peak memory (MiB) |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -70,7 +70,9 @@ class EnsemblePredictor:
         # Without stored values the thresholds are 0.5, not fitted ones.
         self.has_stored_calibration = calibration is not None
         self.calibration = calibration or Calibration()
-        self.test_time_flip = bool(test_time_flip)
+        if not isinstance(test_time_flip, bool):
+            raise TypeError(f"test_time_flip must be True or False, got {test_time_flip!r}.")
+        self.test_time_flip = test_time_flip
 
     @classmethod
     def from_folder(
@@ -129,6 +131,8 @@ class EnsemblePredictor:
         """
         if unflipped is None:
             unflipped = [member.predict_batch(pixels) for member in self.members.values()]
+        if len(unflipped) != len(self.members):
+            raise ValueError(f"Got outputs of {len(unflipped)} models for an ensemble of {len(self.members)}.")
         if not self.test_time_flip:
             return list(unflipped)
         mirrored = flip_horizontally(pixels)

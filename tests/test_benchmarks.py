@@ -86,3 +86,16 @@ def test_served_ensemble_flip_read_from_config(tmp_path):
 
 def test_missing_ensemble_config_means_no_flip(tmp_path):
     assert served_ensemble_flips(tmp_path / "ensemble_config.json") is False
+
+
+def test_ensemble_config_list_means_no_flip(tmp_path):
+    config = tmp_path / "ensemble_config.json"
+    config.write_text('["a", "b"]')
+    assert served_ensemble_flips(config) is False
+
+
+def test_ensemble_flip_of_one_means_no_flip(tmp_path):
+    # The app rejects a non-boolean setting, so the benchmark does not count it as flipping.
+    config = tmp_path / "ensemble_config.json"
+    config.write_text('{"members": ["a", "b"], "test_time_flip": 1}')
+    assert served_ensemble_flips(config) is False

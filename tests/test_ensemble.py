@@ -82,6 +82,17 @@ def test_flip_heatmap_follows_mirroring(committed_members, model_input):
     assert np.allclose(ensemble.explain(model_input), mirrored_back, atol=1e-5)
 
 
+def test_flip_setting_must_be_bool_in_code(committed_members):
+    with pytest.raises(TypeError, match="test_time_flip must be True or False"):
+        EnsemblePredictor(committed_members, test_time_flip="false")
+
+
+def test_member_outputs_count_checked(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    with pytest.raises(ValueError, match="outputs of 1 models for an ensemble of 2"):
+        ensemble.member_outputs(model_input[None], [np.zeros((1, 2))])
+
+
 def test_ensemble_needs_two_members(committed_members):
     with pytest.raises(ValueError, match="at least two members"):
         EnsemblePredictor({"custom-cnn": committed_members["custom-cnn"]})

@@ -299,11 +299,13 @@ def test_even_blur_kernel_option_rejected(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--gamma_range", "-0.1", "--gamma_range must be 0 or positive"),
-        ("--brightness_range", "nan", "--brightness_range must be 0 or positive"),
+        ("--gamma_range", "-0.1", "--gamma_range must be 0 or a positive finite number"),
+        ("--gamma_range", "inf", "--gamma_range must be 0 or a positive finite number"),
+        ("--brightness_range", "nan", "--brightness_range must be 0 or a positive finite number"),
+        ("--brightness_range", "1.5", "--brightness_range is a fraction of the 8-bit range"),
         ("--contrast_range", "1.0", "--contrast_range must be below 1"),
     ],
-    ids=["negative-gamma", "nan-brightness", "contrast-one"],
+    ids=["negative-gamma", "infinite-gamma", "nan-brightness", "brightness-above-one", "contrast-one"],
 )
 def test_invalid_exposure_augmentation_rejected(tmp_path, capsys, option, value, message):
     with pytest.raises(SystemExit):

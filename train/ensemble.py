@@ -131,7 +131,7 @@ def write_ensemble_card(ensemble_dir: Path) -> Path:
         "ensemble averages their calibrated fracture probabilities, then applies its own temperature and "
         "thresholds, fitted on the radiographs (or id blocks) that all members held out of training."
     )
-    if config.get("test_time_flip"):
+    if config.get("test_time_flip") is True:
         training_data += (
             " Each member scores the radiograph and its left-right mirror image, and the ensemble averages both."
         )

@@ -248,7 +248,7 @@ def ensemble_section(results: list[dict]) -> list[str]:
         views = (
             " Each member scores every radiograph and its left-right mirror image (test-time flip), and "
             "the ensemble averages both; the members' own rows below score one view, as they serve alone."
-            if config.get("test_time_flip")
+            if config.get("test_time_flip") is True
             else ""
         )
         lines += [

@@ -149,9 +149,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.epoch_repeats < 1:
         parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
     for option in ("brightness_range", "contrast_range", "gamma_range"):
-        # `not >= 0` also rejects NaN.
-        if not getattr(args, option) >= 0:
-            parser.error(f"--{option} must be 0 or positive, got {getattr(args, option)}.")
+        value = getattr(args, option)
+        if not (math.isfinite(value) and value >= 0):
+            parser.error(f"--{option} must be 0 or a positive finite number, got {value}.")
+    if args.brightness_range > 1:
+        parser.error(f"--brightness_range is a fraction of the 8-bit range, at most 1; got {args.brightness_range}.")
     if args.contrast_range >= 1:
         parser.error(f"--contrast_range must be below 1, or contrast could reach 0; got {args.contrast_range}.")
     # A resumed run takes its weights from its own checkpoint, so the earlier folder may be gone.
