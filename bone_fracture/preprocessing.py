@@ -1,7 +1,8 @@
 """The image processor shared by training and the app.
 
 Every model gets the same pipeline: 8-bit grayscale -> CLAHE -> Gaussian blur
--> resize -> three identical channels -> normalise. Its parameters are saved
+-> resize (stretched, or scaled and padded with black) -> three identical
+channels -> normalise. Its parameters are saved
 as `preprocessor_config.json` next to the model weights, so the app applies
 exactly what the model was trained with.
 """
@@ -26,6 +27,7 @@ class XrayImageProcessorKwargs(TypedDict, total=False):
     blur_kernel_size: int
     blur_sigma: float
     size: dict[str, int]
+    keep_aspect_ratio: bool
     image_mean: list[float]
     image_std: list[float]
 
@@ -50,9 +52,12 @@ class XrayImageProcessor(ImageProcessingMixin):
             0 or 1 disables the blur.
         blur_sigma: standard deviation of the Gaussian in pixels; 0 lets
             OpenCV derive it from the kernel size.
-        size: model input size, `{"height": H, "width": W}`. Images are
-            resized to it without keeping the aspect ratio, as the training
-            images of the original set were.
+        size: model input size, `{"height": H, "width": W}`.
+        keep_aspect_ratio: False (the default) stretches every image to
+            `size`, as the original project did. True scales it to fit inside
+            `size` and pads the rest with black, as air looks on a radiograph,
+            so the shape of the anatomy carries no trace of the file's
+            width-to-height ratio.
         image_mean, image_std: per-channel normalisation of the [0, 1] image.
             The ImageNet values suit checkpoints pretrained on ImageNet.
     """
@@ -67,6 +72,7 @@ class XrayImageProcessor(ImageProcessingMixin):
         blur_kernel_size: int = 3,
         blur_sigma: float = 0.0,
         size: dict[str, int] | None = None,
+        keep_aspect_ratio: bool = False,
         image_mean: Sequence[float] = IMAGENET_MEAN,
         image_std: Sequence[float] = IMAGENET_STD,
         **kwargs,
@@ -85,6 +91,8 @@ class XrayImageProcessor(ImageProcessingMixin):
         size = dict(size) if size is not None else {"height": 224, "width": 224}
         if set(size) != {"height", "width"} or min(size.values()) < 1:
             raise ValueError(f"size must be {{'height': H, 'width': W}} with positive H and W, got {size}.")
+        if not isinstance(keep_aspect_ratio, bool):
+            raise ValueError(f"keep_aspect_ratio must be true or false, got {keep_aspect_ratio!r}.")
         if len(image_mean) != 3 or len(image_std) != 3 or min(image_std) <= 0:
             raise ValueError(
                 f"image_mean and image_std must have 3 values each and a positive std, "
@@ -95,6 +103,7 @@ class XrayImageProcessor(ImageProcessingMixin):
         self.blur_kernel_size = int(blur_kernel_size)
         self.blur_sigma = float(blur_sigma)
         self.size = {"height": int(size["height"]), "width": int(size["width"])}
+        self.keep_aspect_ratio = keep_aspect_ratio
         self.image_mean = [float(value) for value in image_mean]
         self.image_std = [float(value) for value in image_std]
 
@@ -114,10 +123,15 @@ class XrayImageProcessor(ImageProcessingMixin):
         height, width = self.size["height"], self.size["width"]
         if gray.shape == (height, width):
             return gray.copy()
-        # INTER_AREA averages when shrinking, so thin cortical lines alias less.
-        shrinking = gray.shape[0] > height or gray.shape[1] > width
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        return cv2.resize(gray, (width, height), interpolation=interpolation)
+        if not self.keep_aspect_ratio:
+            return _resize(gray, height, width)
+        scale = min(height / gray.shape[0], width / gray.shape[1])
+        inner_height = min(height, max(1, round(gray.shape[0] * scale)))
+        inner_width = min(width, max(1, round(gray.shape[1] * scale)))
+        canvas = np.zeros((height, width), dtype=gray.dtype)
+        top, left = (height - inner_height) // 2, (width - inner_width) // 2
+        canvas[top : top + inner_height, left : left + inner_width] = _resize(gray, inner_height, inner_width)
+        return canvas
 
     def preprocess_steps(self, image: ImageSource) -> PreprocessingSteps:
         """Decode one radiograph and return every intermediate image."""
@@ -149,3 +163,10 @@ class XrayImageProcessor(ImageProcessingMixin):
             images = [images]
         batch = np.stack([self.enhance(image) for image in images])
         return BatchFeature(data={"pixel_values": self.normalize(batch)})
+
+
+def _resize(gray: np.ndarray, height: int, width: int) -> np.ndarray:
+    # INTER_AREA averages when shrinking, so thin cortical lines alias less.
+    shrinking = gray.shape[0] > height or gray.shape[1] > width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(gray, (width, height), interpolation=interpolation)

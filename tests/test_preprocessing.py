@@ -244,6 +244,7 @@ NON_DEFAULT_PARAMETERS = {
     "blur_kernel_size": 5,
     "blur_sigma": 1.5,
     "size": {"height": 160, "width": 192},
+    "keep_aspect_ratio": True,
     "image_mean": [0.5, 0.5, 0.5],
     "image_std": [0.25, 0.25, 0.25],
 }
@@ -288,6 +289,59 @@ def test_invalid_config_file_rejected(saved_processor_dir):
         XrayImageProcessor.from_pretrained(saved_processor_dir)
 
 
+# --- keeping the aspect ratio ---------------------------------------------
+
+LETTERBOX = XrayImageProcessor(keep_aspect_ratio=True)
+
+
+def content_box(model_input: np.ndarray) -> tuple[int, int]:
+    """Height and width of the bounding box of the non-black pixels."""
+    rows, columns = np.nonzero(model_input)
+    return rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+
+
+def test_letterbox_has_configured_size(original_xray):
+    assert LETTERBOX.enhance(original_xray).shape == (224, 224)
+
+
+def test_letterbox_keeps_aspect_ratio(original_xray):
+    # The example is 640 px high and 488 px wide: it fills the height and 171 of 224 columns.
+    height, width = content_box(LETTERBOX.enhance(original_xray))
+    assert (height, width) == (224, 171)
+
+
+def test_letterbox_pads_with_black():
+    wide = np.full((100, 400), 180, dtype=np.uint8)
+    model_input = LETTERBOX.resize(wide)
+    assert model_input[:84].max() == 0 and model_input[-84:].max() == 0
+
+
+def test_letterbox_centres_image():
+    tall = np.full((400, 100), 180, dtype=np.uint8)
+    columns = np.nonzero(LETTERBOX.resize(tall).max(axis=0))[0]
+    assert (columns.min(), 223 - columns.max()) == (84, 84)
+
+
+def test_letterbox_of_thin_strip_keeps_a_row():
+    strip = np.full((1, 5000), 180, dtype=np.uint8)
+    assert LETTERBOX.resize(strip).max(axis=1).astype(bool).sum() == 1
+
+
+def test_stretch_fills_whole_input():
+    wide = np.full((100, 400), 180, dtype=np.uint8)
+    assert XrayImageProcessor().resize(wide).min() == 180
+
+
+def test_processor_without_setting_stretches(tmp_path):
+    # Models saved before the setting existed have no key and keep stretching.
+    XrayImageProcessor().save_pretrained(tmp_path)
+    config_path = tmp_path / "preprocessor_config.json"
+    config = json.loads(config_path.read_text())
+    del config["keep_aspect_ratio"]
+    config_path.write_text(json.dumps(config))
+    assert XrayImageProcessor.from_pretrained(tmp_path).keep_aspect_ratio is False
+
+
 # --- parameter validation -------------------------------------------------
 
 
@@ -304,6 +358,7 @@ INVALID_PARAMETERS = [
     ({"size": {"shortest_edge": 224}}, "got {'shortest_edge': 224}."),
     ({"image_mean": [0.5, 0.5]}, "got [0.5, 0.5] and"),
     ({"image_std": [0.2, 0.0, 0.2]}, "and [0.2, 0.0, 0.2]."),
+    ({"keep_aspect_ratio": "yes"}, "keep_aspect_ratio must be true or false, got 'yes'."),
 ]
 
 

@@ -204,6 +204,17 @@ def test_resume_with_other_model_rejected(trained_dir, tmp_path):
         train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
 
 
+def test_resume_with_other_resizing_rejected(trained_dir, tmp_path):
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--keep_aspect_ratio")
+    with pytest.raises(ValueError, match="--keep_aspect_ratio"):
+        train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+
+
+def test_keep_aspect_ratio_reaches_processor(tmp_path):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--keep_aspect_ratio")
+    assert train_module.build_processor(train_module.parse_args(arguments)).keep_aspect_ratio is True
+
+
 def test_resume_after_earlier_folder_removed(trained_dir, tmp_path):
     earlier = tmp_path / "earlier"
     shutil.copytree(trained_dir, earlier, ignore=shutil.ignore_patterns("checkpoints"))

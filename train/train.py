@@ -68,6 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets` (default: its own).")
 
     parser.add_argument("--image_size", type=int, default=224, help="Model input height and width in pixels.")
+    parser.add_argument("--keep_aspect_ratio", action="store_true",
+                        help="Scale each image to fit the input and pad with black, instead of stretching it.")
     parser.add_argument("--clahe_clip_limit", type=float, default=2.0)
     parser.add_argument("--clahe_tile_grid_size", type=int, default=8, help="CLAHE tiles per side.")
     parser.add_argument("--blur_kernel_size", type=int, default=3, help="Odd Gaussian kernel size in pixels; 1 disables it.")
@@ -198,6 +200,7 @@ def build_processor(args) -> XrayImageProcessor:
         blur_kernel_size=args.blur_kernel_size,
         blur_sigma=args.blur_sigma,
         size={"height": args.image_size, "width": args.image_size},
+        keep_aspect_ratio=args.keep_aspect_ratio,
     )
 
 
@@ -349,7 +352,7 @@ def find_latest_checkpoint(output_dir: Path) -> Path | None:
 
 # Options that decide the model and the split. A resumed run must keep them.
 FIXED_ON_RESUME = (
-    "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size",
+    "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size", "keep_aspect_ratio",
     "train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index",
 )  # fmt: skip
 
