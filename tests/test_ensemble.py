@@ -149,6 +149,17 @@ def test_flip_fit_scores_members_on_one_view(fitted, fitted_flip):
     assert read_json(fitted_flip / "validation_metrics.json")["member_selection_roc_auc"] == plain
 
 
+def test_flip_fit_scores_members_with_flip(fitted_flip):
+    assert set(read_json(fitted_flip / "validation_metrics.json")["member_selection_roc_auc_with_flip"]) == {
+        "small",
+        "wide",
+    }
+
+
+def test_plain_fit_has_no_flip_scores(fitted):
+    assert "member_selection_roc_auc_with_flip" not in read_json(fitted / "ensemble" / "validation_metrics.json")
+
+
 def test_flip_fit_loads_with_flip(fitted_flip):
     assert load_predictor(fitted_flip).test_time_flip is True
 
@@ -371,3 +382,11 @@ def test_results_page_without_flip_names_no_mirror():
     from train.make_results import ensemble_section
 
     assert "mirror image" not in " ".join(ensemble_section([ensemble_entry(test_time_flip=False)]))
+
+
+def test_results_page_shows_member_scores_with_flip():
+    from train.make_results import ensemble_section
+
+    entry = ensemble_entry(test_time_flip=True)
+    entry["selection"]["member_selection_roc_auc_with_flip"] = {"small": 0.75}
+    assert "| small | 0.700 | 0.750 |" in ensemble_section([entry])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES_DIR
 
-from train.shortcut_check import image_statistics, main, score_test_set
+from train.shortcut_check import image_statistics, main, score_test_set, single_feature_roc_auc
 
 
 def test_statistics_of_constant_image():
@@ -79,3 +79,28 @@ def test_score_counts_groups(brightness_separated_sets):
     result = score_test_set(train_x, train_y, test_x, test_y, test_groups)
     # 20 test images, two per radiograph.
     assert result["num_groups"] == 10
+
+
+# The fixture's train split has source files fractured/10.jpg and 11.jpg and
+# not_fractured/12.jpg and 13.jpg; fractured/12 and not_fractured/14 are there only as rotated copies.
+EXPECTED_TRAIN_SOURCES = 4
+
+
+def test_check_counts_train_source_radiographs(xray_folder, tmp_path):
+    output = tmp_path / "shortcut.json"
+    main(["--data_dir", str(xray_folder), "--output_file", str(output), "--cache_dir", str(tmp_path / "cache")])
+    assert json.loads(output.read_text())["train_source_radiographs"] == EXPECTED_TRAIN_SOURCES
+
+
+def test_single_feature_ranks_wide_images():
+    # Three wide fractured images (index 0) and three tall normal ones: width-to-height separates them fully.
+    features = np.array([[100.0, 20.0, 10.0, width, height] for width, height in
+                         [(400, 200), (500, 250), (300, 100), (200, 400), (250, 500), (100, 300)]])  # fmt: skip
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert single_feature_roc_auc(features, labels)["width_to_height"] == 1.0
+
+
+def test_single_feature_constant_is_chance():
+    features = np.array([[100.0, 20.0, 10.0, 300, 300]] * 4)
+    labels = np.array([0, 1, 0, 1])
+    assert single_feature_roc_auc(features, labels)["mean"] == 0.5

@@ -177,7 +177,8 @@ def main(argv=None) -> dict:
     member_probabilities = {
         name: np.concatenate([outputs[index] for outputs in single_view]) for index, name in enumerate(members)
     }
-    mean_probabilities = np.mean([np.concatenate(outputs) for outputs in zip(*combined)], axis=0)
+    combined_probabilities = {name: np.concatenate(outputs) for name, outputs in zip(members, zip(*combined))}
+    mean_probabilities = np.mean(list(combined_probabilities.values()), axis=0)
     logits = mean_probabilities_to_logits(mean_probabilities)
     ensemble.calibration = fit_calibration(logits, labels, sources)
     probabilities = ensemble.calibration.fracture_probabilities(logits)
@@ -199,6 +200,12 @@ def main(argv=None) -> dict:
             for source in sorted(weights)
         }
     before = compute_metrics(labels, Calibration().fracture_probabilities(logits))
+    if ensemble.test_time_flip:
+        # What each member alone would score with the mirror image averaged in.
+        metrics["member_selection_roc_auc_with_flip"] = {
+            name: holdout_metrics(labels, member[:, POSITIVE_INDEX], sources, weights)["selection_roc_auc"]
+            for name, member in combined_probabilities.items()
+        }
     metrics.update(
         num_images=len(labels),
         num_radiographs=len(set(holdout["radiograph"])),

@@ -242,12 +242,12 @@ def ensemble_section(results: list[dict]) -> list[str]:
         if not config or not selection:
             continue
         calibration = config["calibration"]
-        members = selection["member_selection_roc_auc"]
         weights = selection.get("selection_weights") or {}
         weighting = ", ".join(f"{source} {weight:.2f}" for source, weight in weights.items())
         views = (
             " Each member scores every radiograph and its left-right mirror image (test-time flip), and "
-            "the ensemble averages both; the members' own rows below score one view, as they serve alone."
+            "the ensemble averages both. The table gives each member's score on one view, as it serves alone, "
+            "and with the mirror image averaged in."
             if config.get("test_time_flip") is True
             else ""
         )
@@ -259,10 +259,7 @@ def ensemble_section(results: list[dict]) -> list[str]:
             f"{selection['num_images']} validation images that all members held out.{views} Selection score "
             f"(per-source ROC-AUC{', weighted ' + weighting if weighting else ''}) on those images:",
             "",
-            "| model | selection ROC-AUC |",
-            "|---|---|",
-            *(f"| {name} | {score:.3f} |" for name, score in members.items()),
-            f"| {entry['model']} | {selection['selection_roc_auc']:.3f} |",
+            *member_score_rows(entry["model"], selection),
             "",
             f"Temperature {calibration['temperature']:.2f}, decision threshold {calibration['decision_threshold']:.2f}, "
             f"screening threshold {calibration['screening_threshold']:.2f}. The members also chose their "
@@ -271,6 +268,24 @@ def ensemble_section(results: list[dict]) -> list[str]:
             "",
         ]
     return lines
+
+
+def member_score_rows(ensemble_name: str, selection: dict) -> list[str]:
+    """Table of the members' and the ensemble's selection scores; with test-time flip, members get both views."""
+    members, flipped = selection["member_selection_roc_auc"], selection.get("member_selection_roc_auc_with_flip")
+    if not flipped:
+        return [
+            "| model | selection ROC-AUC |",
+            "|---|---|",
+            *(f"| {name} | {score:.3f} |" for name, score in members.items()),
+            f"| {ensemble_name} | {selection['selection_roc_auc']:.3f} |",
+        ]
+    return [
+        "| model | selection ROC-AUC, one view | with the mirror image |",
+        "|---|---|---|",
+        *(f"| {name} | {score:.3f} | {flipped[name]:.3f} |" for name, score in members.items()),
+        f"| {ensemble_name} | – | {selection['selection_roc_auc']:.3f} |",
+    ]
 
 
 def leak_notes(results: list[dict]) -> list[str]:
@@ -319,6 +334,15 @@ def shortcut_section(shortcut_file: Path) -> list[str]:
         "matches a model's, that test set does not measure fracture detection.",
         "",
     ]
+    single = check.get("train_source_feature_roc_auc")
+    if single:
+        ranked = ", ".join(f"{name.replace('_', ' ')} {auc:.2f}" for name, auc in single.items())
+        lines += [
+            f"Each statistic alone, higher values ranked as fractured, on the train split's "
+            f"{check['train_source_radiographs']} source radiographs (ROC-AUC): {ranked}. Resizing to a square "
+            "shows the width-to-height ratio to a model as the stretch of the anatomy.",
+            "",
+        ]
     return lines
 
 

@@ -10,6 +10,10 @@ fracture detection. Two scores per test set:
   statistics alone can separate that set's classes (None when leaving out a
   group leaves one class only).
 
+It also ranks the train split's source radiographs (rotated copies left out)
+by each statistic alone, and by the width-to-height ratio, which a model sees
+as the stretch of the anatomy when inputs are resized to a square.
+
     python -m train.shortcut_check --data_dir path/to/bone-fracture-xray --fracatlas_dir path/to/fracatlas
 """
 
@@ -30,6 +34,7 @@ from bone_fracture import POSITIVE_INDEX, load_grayscale
 from bone_fracture.decoding import InvalidImageError
 
 from .data import load_radiographs
+from .grouping import is_source_image
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +119,16 @@ def source_statistics(source: str, cache_dir: str | None, id_block_size: int = 0
         np.asarray(dataset["label"]),
         np.asarray(dataset["split"]),
         np.asarray(dataset["group"]),
+        np.asarray(dataset["file_name"]),
     )
+
+
+def single_feature_roc_auc(features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ROC-AUC of each statistic alone, and of the width-to-height ratio, higher values ranked as fractured."""
+    is_fracture = np.asarray(labels) == POSITIVE_INDEX
+    columns = dict(zip(FEATURE_NAMES, features.T))
+    columns["width_to_height"] = columns["width"] / columns["height"]
+    return {name: float(roc_auc_score(is_fracture, values)) for name, values in columns.items()}
 
 
 def main(argv=None) -> dict:
@@ -128,9 +142,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--fracatlas_id_block_size", type=int, default=20)
     args = parser.parse_args(argv)
 
-    features, labels, splits, groups = source_statistics(args.data_dir, args.cache_dir)
+    features, labels, splits, groups, file_names = source_statistics(args.data_dir, args.cache_dir)
 
     train = splits == "train"
+    train_sources = train & np.array([is_source_image(name) for name in file_names])
     train_groups = set(groups[train])
     test_sets = {"val": splits == "validation"}
     test_sets["val_leak_free"] = test_sets["val"] & np.array([group not in train_groups for group in groups])
@@ -140,13 +155,15 @@ def main(argv=None) -> dict:
         "train_darker_is_fractured_roc_auc": float(
             1.0 - roc_auc_score(labels[train] == POSITIVE_INDEX, features[train, 0])
         ),
+        "train_source_radiographs": int(train_sources.sum()),
+        "train_source_feature_roc_auc": single_feature_roc_auc(features[train_sources], labels[train_sources]),
     }
     for name, selected in test_sets.items():
         results[name] = score_test_set(features[train], labels[train], features[selected], labels[selected], groups[selected])
         logger.info("%s: %s", name, json.dumps(results[name]))
 
     if args.fracatlas_dir is not None:
-        features, labels, splits, groups = source_statistics(
+        features, labels, splits, groups, _ = source_statistics(
             args.fracatlas_dir, args.cache_dir, id_block_size=args.fracatlas_id_block_size
         )
         train, test = splits == "train", splits == "test"
