@@ -58,7 +58,7 @@ class MeanOfModels(torch.nn.Module):
 
 
 def served_ensemble_flips(config_path: Path = SERVED_ENSEMBLE_CONFIG) -> bool:
-    """Whether the served ensemble averages each radiograph with its mirror image."""
+    """Return whether the served ensemble averages each radiograph with its mirror image."""
     if not config_path.is_file():
         return False
     config = json.loads(config_path.read_text())

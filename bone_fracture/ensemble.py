@@ -7,10 +7,10 @@ shared validation split:
     {"members": ["custom-cnn", "mobilenet-v2", "resnet50"], "test_time_flip": true,
      "calibration": {"temperature": 1.1, "decision_threshold": 0.4, ...}}
 
-With `test_time_flip`, each member also sees the left-right mirror of the
-input and contributes the mean of its two probabilities. Training flips
-radiographs at random, so the mirror is a view the members know; averaging the
-two views steadies the score at twice the compute.
+With `test_time_flip`, each member also scores the left-right mirror image of
+the input and contributes the mean of its two probabilities. Training flips
+radiographs at random, so the members have learned from mirror images, and
+averaging the two views steadies the score at twice the compute.
 """
 
 import json

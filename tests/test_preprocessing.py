@@ -310,10 +310,16 @@ def test_letterbox_keeps_aspect_ratio(original_xray):
     assert (height, width) == (224, 171)
 
 
-def test_letterbox_pads_with_black():
-    wide = np.full((100, 400), 180, dtype=np.uint8)
-    model_input = LETTERBOX.resize(wide)
-    assert model_input[:84].max() == 0 and model_input[-84:].max() == 0
+WIDE = np.full((100, 400), 180, dtype=np.uint8)
+
+
+def test_letterbox_pads_top_with_black():
+    # 100x400 scales to 56x224, leaving 84 black rows above and below.
+    assert LETTERBOX.resize(WIDE)[:84].max() == 0
+
+
+def test_letterbox_pads_bottom_with_black():
+    assert LETTERBOX.resize(WIDE)[-84:].max() == 0
 
 
 def test_letterbox_centres_image():
@@ -328,8 +334,7 @@ def test_letterbox_of_thin_strip_keeps_a_row():
 
 
 def test_stretch_fills_whole_input():
-    wide = np.full((100, 400), 180, dtype=np.uint8)
-    assert XrayImageProcessor().resize(wide).min() == 180
+    assert XrayImageProcessor().resize(WIDE).min() == 180
 
 
 def test_processor_without_setting_stretches(tmp_path):

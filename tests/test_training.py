@@ -525,11 +525,16 @@ def test_gamma_keeps_order_of_grey_levels(xray_batch):
     assert torch.all(augmented.flatten()[order].diff() >= -RESAMPLING_TOLERANCE)
 
 
-def test_gamma_within_range(xray_batch):
-    # Gamma in [1/2, 2] maps grey 0.5 (128) into [0.5^2, 0.5^0.5] of the range.
-    flat = torch.full((4, 8, 8), 127.5)
-    augmented = augment(flat, seed=1, config=GAMMA_ONLY)
-    assert augmented.min() >= 255 * 0.25 - 0.5 and augmented.max() <= 255 * 0.5**0.5 + 0.5
+# Gamma in [1/2, 2] maps mid-grey 0.5 into [0.5^2, 0.5^0.5] of the range.
+FLAT_GREY = torch.full((4, 8, 8), 127.5)
+
+
+def test_gamma_darkens_at_most_to_square():
+    assert augment(FLAT_GREY, seed=1, config=GAMMA_ONLY).min() >= 255 * 0.25 - 0.5
+
+
+def test_gamma_brightens_at_most_to_root():
+    assert augment(FLAT_GREY, seed=1, config=GAMMA_ONLY).max() <= 255 * 0.5**0.5 + 0.5
 
 
 def test_gamma_drawn_after_other_jitter(xray_batch):

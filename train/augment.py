@@ -21,7 +21,7 @@ class AugmentationConfig:
     max_translation_fraction: float = 0.05
     brightness_range: float = 0.15
     contrast_range: float = 0.2
-    # Gamma is drawn log-uniformly from [1 / (1 + g), 1 + g]; 0 leaves it out.
+    # Gamma is drawn log-uniformly from [1 / (1 + g), 1 + g], and 0 leaves it out.
     gamma_range: float = 0.0
 
 

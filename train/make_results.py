@@ -271,7 +271,7 @@ def ensemble_section(results: list[dict]) -> list[str]:
 
 
 def member_score_rows(ensemble_name: str, selection: dict) -> list[str]:
-    """Table of the members' and the ensemble's selection scores; with test-time flip, members get both views."""
+    """Return table rows of the members' and the ensemble's selection scores, members with both views if flipped."""
     members, flipped = selection["member_selection_roc_auc"], selection.get("member_selection_roc_auc_with_flip")
     if not flipped:
         return [

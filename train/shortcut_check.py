@@ -11,8 +11,8 @@ fracture detection. Two scores per test set:
   group leaves one class only).
 
 It also ranks the train split's source radiographs (rotated copies left out)
-by each statistic alone, and by the width-to-height ratio, which a model sees
-as the stretch of the anatomy when inputs are resized to a square.
+by each statistic alone, and by the width-to-height ratio, which resizing to a
+square turns into a stretch of the anatomy that a model can learn.
 
     python -m train.shortcut_check --data_dir path/to/bone-fracture-xray --fracatlas_dir path/to/fracatlas
 """
