@@ -340,8 +340,9 @@ def build_demo(
         """Classify one X-ray with every loaded model.
 
         Returns a table with one row per model: model name, calibrated fracture
-        probability, the class at the model's decision threshold and the
-        inference time in milliseconds.
+        probability, the class at the model's decision threshold, whether the
+        probability reaches the model's screening threshold (flag for review)
+        and the inference time in milliseconds.
         """
         language = _request_language(request)
         if file_path is None:

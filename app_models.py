@@ -37,6 +37,8 @@ class ModelResult:
     fracture_probability: float
     label: str
     inference_seconds: float
+    # At or above the model's screening threshold: flag the radiograph for review.
+    flagged: bool
 
 
 def load_predictors(models_dir: Path) -> dict[str, FracturePredictor | EnsemblePredictor]:
@@ -166,7 +168,8 @@ def run_all_models(
 
         fracture_probability = float(probabilities[POSITIVE_INDEX])
         label = label_at_threshold(fracture_probability, predictor.calibration.decision_threshold)
-        results[name] = ModelResult(name, fracture_probability, label, elapsed)
+        flagged = fracture_probability >= predictor.calibration.screening_threshold
+        results[name] = ModelResult(name, fracture_probability, label, elapsed, flagged)
     return [results[name] for name in predictors]
 
 

@@ -491,6 +491,7 @@ def comparison_value(results: list["ModelResult"], language: str) -> dict[str, l
         text["column_model"],
         text["column_fracture_probability"],
         text["column_predicted_class"],
+        text["column_screening_flag"],
         text["column_inference_ms"],
     ]
     rows = [
@@ -498,6 +499,7 @@ def comparison_value(results: list["ModelResult"], language: str) -> dict[str, l
             result.model,
             round(result.fracture_probability, 3),
             CLASS_NAMES[language][result.label],
+            text["flag_yes"] if result.flagged else text["flag_no"],
             round(result.inference_seconds * 1000, 1),
         ]
         for result in results

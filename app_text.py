@@ -56,8 +56,9 @@ UI_TEXT = {
         "reliability_cv": "Measured performance: ROC-AUC {roc_auc}{interval} per radiograph in cross-validation.",
         "reliability_cv_interval": " (95% CI {low}–{high})",
         "reliability_val_leak_free": (
-            "Measured performance: ROC-AUC {roc_auc} on the leak-free val split only, because no "
-            "cross-validation results are stored."
+            "Measured performance on the leak-free val split of the original set: ROC-AUC {roc_auc}, where 0.5 "
+            "is chance and lower values rank the classes in reverse. No cross-validation results are stored "
+            "for this model."
         ),
         "reliability_none": "Measured performance: not evaluated, because no evaluation results are stored.",
         "reliability_fracatlas": "On the grouped FracAtlas test split: ROC-AUC {roc_auc}.",
@@ -162,6 +163,9 @@ UI_TEXT = {
         "column_num_images": "Images",
         "column_fracture_probability": "Fracture probability",
         "column_predicted_class": "Output at the decision threshold",
+        "column_screening_flag": "Flag for review (screening threshold)",
+        "flag_yes": "yes",
+        "flag_no": "no",
         "column_inference_ms": "Inference time (ms)",
         "cv_heading": "### Cross-validation",
         "cv_intro": (
@@ -250,8 +254,9 @@ UI_TEXT = {
         "reliability_cv": "Kinerja terukur: ROC-AUC {roc_auc}{interval} per radiograf dalam validasi silang.",
         "reliability_cv_interval": " (IK 95% {low}–{high})",
         "reliability_val_leak_free": (
-            "Kinerja terukur: ROC-AUC {roc_auc} hanya pada subset val bebas kebocoran, karena hasil "
-            "validasi silang tidak tersimpan."
+            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC {roc_auc}, dengan 0.5 "
+            "setara tebakan acak dan nilai di bawahnya berarti urutan kelas terbalik. Hasil validasi silang "
+            "untuk model ini tidak tersimpan."
         ),
         "reliability_none": "Kinerja terukur: belum dievaluasi, karena hasil evaluasi tidak tersimpan.",
         "reliability_fracatlas": "Pada split uji FracAtlas berkelompok: ROC-AUC {roc_auc}.",
@@ -357,6 +362,9 @@ UI_TEXT = {
         "column_num_images": "Jumlah citra",
         "column_fracture_probability": "Probabilitas fraktur",
         "column_predicted_class": "Keluaran pada ambang keputusan",
+        "column_screening_flag": "Tandai untuk ditinjau (ambang skrining)",
+        "flag_yes": "ya",
+        "flag_no": "tidak",
         "column_inference_ms": "Waktu inferensi (ms)",
         "cv_heading": "### Validasi silang",
         "cv_intro": (

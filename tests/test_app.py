@@ -596,12 +596,17 @@ def test_reliability_val_only_not_evaluated(tmp_path):
         (
             app_results.ModelReliability("val_leak_free", 0.613),
             "en",
-            "Measured performance: ROC-AUC 0.61 on the leak-free",
+            "Measured performance on the leak-free val split of the original set: ROC-AUC 0.61, where 0.5 is chance",
+        ),
+        (
+            app_results.ModelReliability("val_leak_free", 0.613),
+            "id",
+            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC 0.61",
         ),
         (app_results.ModelReliability(None), "en", "Measured performance: not evaluated"),
         (app_results.ModelReliability(None), "id", "Kinerja terukur: belum dievaluasi"),
     ],
-    ids=["cv", "cv-no-interval", "cv-indonesian", "leak-free", "none", "none-indonesian"],
+    ids=["cv", "cv-no-interval", "cv-indonesian", "leak-free", "leak-free-indonesian", "none", "none-indonesian"],
 )
 def test_reliability_line(reliability, language, expected):
     line = app_results.render_reliability(reliability, UI_TEXT[language])
@@ -866,12 +871,18 @@ def test_note_indonesian(predictors):
 
 
 def test_comparison_value_indonesian():
-    result = app_models.ModelResult("resnet50", 0.81234, "fractured", 0.01234)
+    result = app_models.ModelResult("resnet50", 0.81234, "fractured", 0.01234, flagged=True)
 
     value = app_results.comparison_value([result], "id")
 
     assert value["headers"][1] == "Probabilitas fraktur"
-    assert value["data"] == [["resnet50", 0.812, "Fraktur", 12.3]]
+    assert value["data"] == [["resnet50", 0.812, "Fraktur", "ya", 12.3]]
+
+
+def test_comparison_value_not_flagged():
+    result = app_models.ModelResult("resnet50", 0.01, "not_fractured", 0.01, flagged=False)
+
+    assert app_results.comparison_value([result], "en")["data"][0][3] == "no"
 
 
 # --- The running app, through gradio_client ------------------------------------
@@ -1143,17 +1154,33 @@ def test_predict_named_model(multi_client, fractured_xray):
 def test_compare_one_row_per_model(multi_client, fractured_xray):
     table = multi_client.predict(handle_file(fractured_xray), api_name="/compare")
 
-    assert table["headers"] == ["Model", "Fracture probability", "Output at the decision threshold", "Inference time (ms)"]
+    assert table["headers"] == [
+        "Model",
+        "Fracture probability",
+        "Output at the decision threshold",
+        "Flag for review (screening threshold)",
+        "Inference time (ms)",
+    ]
     assert [row[0] for row in table["data"]] == ["custom-cnn", "mobilenet-v2"]
 
 
 def test_compare_values(multi_client, fractured_xray):
     rows = multi_client.predict(handle_file(fractured_xray), api_name="/compare")["data"]
 
-    for model, probability, output, milliseconds in rows:
+    for model, probability, output, flag, milliseconds in rows:
         assert 0.0 <= probability <= 1.0, model
         assert output in EXPECTED_CLASSES, model
+        assert flag in ("yes", "no"), model
         assert milliseconds > 0, model
+
+
+def test_compare_flag_follows_screening_threshold(multi_client, multi_models_dir, fractured_xray):
+    predictors = app_models.load_predictors(multi_models_dir)
+    rows = multi_client.predict(handle_file(fractured_xray), api_name="/compare")["data"]
+
+    for model, probability, _, flag, _ in rows:
+        threshold = predictors[model].calibration.screening_threshold
+        assert flag == ("yes" if probability >= threshold else "no"), model
 
 
 def test_compare_matches_predict(multi_client, fractured_xray):

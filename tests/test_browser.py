@@ -254,7 +254,7 @@ def test_note_shows_reliability(browser, multi_model_app, fractured_xray, extern
     _classify(page, fractured_xray)
 
     expect(page.locator("#prediction-note")).to_contain_text(
-        "Measured performance: ROC-AUC 0.80 on the leak-free val split", timeout=UI_TIMEOUT_MS
+        "Measured performance on the leak-free val split of the original set: ROC-AUC 0.80", timeout=UI_TIMEOUT_MS
     )
     page.context.close()
 
