@@ -22,7 +22,7 @@ and must not be used for diagnosis.
 - Data: {training_data}
 - Initialisation: {initialisation}
 - Input: grayscale radiograph, CLAHE (clip limit {clahe_clip_limit}, {tile_grid} tiles),
-  Gaussian blur (kernel {blur_kernel_size}, sigma {blur_sigma}), resized to
+  Gaussian blur (kernel {blur_kernel_size}, sigma {blur_sigma}), {resizing}
   {height}x{width}; the parameters are in `preprocessor_config.json`.
 
 ## Evaluation
@@ -143,6 +143,12 @@ def write_model_card(
             tile_grid=f"{tiles[0]}x{tiles[1]}",
             blur_kernel_size=processor_config["blur_kernel_size"],
             blur_sigma=processor_config["blur_sigma"],
+            # Configs saved before the letterbox option have no key and were stretched.
+            resizing=(
+                "scaled to fit and padded with black to"
+                if processor_config.get("keep_aspect_ratio")
+                else "resized to"
+            ),
             height=processor_config["size"]["height"],
             width=processor_config["size"]["width"],
             evaluation_table=_evaluation_table(eval_results),

@@ -72,6 +72,20 @@ def test_model_card_shows_preprocessing(model_dir):
     assert "CLAHE (clip limit 2.0, 8x8 tiles)" in text
 
 
+def test_model_card_shows_stretching(model_dir):
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
+    assert "resized to\n  224x224" in text
+
+
+def test_model_card_shows_letterbox(model_dir):
+    config_path = model_dir / "preprocessor_config.json"
+    config = json.loads(config_path.read_text())
+    config["keep_aspect_ratio"] = True
+    config_path.write_text(json.dumps(config))
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
+    assert "scaled to fit and padded with black to\n  224x224" in text
+
+
 def test_model_card_without_results(model_dir):
     (model_dir / "eval_results.json").unlink()
     text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
