@@ -475,6 +475,7 @@ def render_parameters_table(processor: "XrayImageProcessor", text: Mapping[str, 
         (text["param_blur_kernel"], f"{kernel} × {kernel}" if blur_enabled else text["blur_disabled"]),
         (text["param_blur_sigma"], sigma),
         (text["param_input_size"], f"{processor.size['height']} × {processor.size['width']}"),
+        (text["param_resize_mode"], text["resize_letterbox"] if processor.keep_aspect_ratio else text["resize_stretch"]),
     ]
     lines = [markdown_row([text["parameter_column"], text["value_column"]]), markdown_row(["---", "---"])]
     lines += [markdown_row([name, value]) for name, value in parameters]

@@ -260,6 +260,18 @@ def test_parameters_table_values():
     assert "| Model input size (height × width, pixels) | 256 × 192 |" in table
 
 
+def test_parameters_table_stretch():
+    table = app_results.render_parameters_table(XrayImageProcessor(), UI_TEXT["en"])
+
+    assert "| Resizing | stretched to the input size |" in table
+
+
+def test_parameters_table_letterbox_indonesian():
+    table = app_results.render_parameters_table(XrayImageProcessor(keep_aspect_ratio=True), UI_TEXT["id"])
+
+    assert "| Pengubahan ukuran | rasio aspek dipertahankan, diisi hitam |" in table
+
+
 def test_parameters_table_blur_off():
     table = app_results.render_parameters_table(XrayImageProcessor(blur_kernel_size=1), UI_TEXT["en"])
 
