@@ -126,18 +126,26 @@ class EnsemblePredictor:
         """Return each member's calibrated class probabilities (N, num_labels), averaged over the input and
         its mirror image when `test_time_flip` is set.
 
-        `unflipped` holds the members' outputs on `pixels` as they are, when
+        `unflipped` contains the members' outputs on `pixels` as they are, when
         the caller has them already, so only the mirror images are run.
+        Otherwise each member runs once on the input and its mirror image
+        stacked into one batch.
         """
-        if unflipped is None:
-            unflipped = [member.predict_batch(pixels) for member in self.members.values()]
-        if len(unflipped) != len(self.members):
-            raise ValueError(f"Got outputs of {len(unflipped)} models for an ensemble of {len(self.members)}.")
+        members = list(self.members.values())
+        if unflipped is not None and len(unflipped) != len(members):
+            raise ValueError(f"Expected the outputs of {len(members)} members, got {len(unflipped)}.")
         if not self.test_time_flip:
-            return list(unflipped)
-        mirrored = flip_horizontally(pixels)
-        members = self.members.values()
-        return [(output + member.predict_batch(mirrored)) / 2 for output, member in zip(unflipped, members)]
+            return list(unflipped) if unflipped is not None else [member.predict_batch(pixels) for member in members]
+
+        batch = np.asarray(pixels)
+        if batch.ndim == 2:
+            batch = batch[np.newaxis]
+        mirrored = flip_horizontally(batch)
+        if unflipped is not None:
+            return [(output + member.predict_batch(mirrored)) / 2 for output, member in zip(unflipped, members)]
+        count = len(batch)
+        both_views = [member.predict_batch(np.concatenate([batch, mirrored])) for member in members]
+        return [(output[:count] + output[count:]) / 2 for output in both_views]
 
     def predict_batch(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         """Return calibrated class probabilities (N, num_labels) for 8-bit model inputs of shape (N, H, W)."""

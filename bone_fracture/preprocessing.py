@@ -2,9 +2,9 @@
 
 Every model gets the same pipeline: 8-bit grayscale -> CLAHE -> Gaussian blur
 -> resize (stretched, or scaled and padded with black) -> three identical
-channels -> normalise. Its parameters are saved
-as `preprocessor_config.json` next to the model weights, so the app applies
-exactly what the model was trained with.
+channels -> normalise. Its parameters are saved as `preprocessor_config.json`
+next to the model weights, so the app applies exactly what the model was
+trained with.
 """
 
 from dataclasses import dataclass

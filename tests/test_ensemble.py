@@ -64,6 +64,25 @@ def test_flip_averages_both_views(committed_members, model_input):
     assert np.allclose(ensemble.predict_batch(model_input[None]), np.mean(views, axis=0), atol=1e-6)
 
 
+def test_flip_runs_each_member_once(committed_members, model_input, monkeypatch):
+    # The input and its mirror image go through each member as one batch of two.
+    batch_sizes = []
+    for member in committed_members.values():
+        real = member.predict_batch
+        def recording(pixels, real=real):
+            batch_sizes.append(len(pixels))
+            return real(pixels)
+
+        monkeypatch.setattr(member, "predict_batch", recording)
+    EnsemblePredictor(committed_members, test_time_flip=True).predict_batch(model_input[None])
+    assert batch_sizes == [2, 2]
+
+
+def test_flip_accepts_single_image(committed_members, model_input):
+    ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
+    assert np.allclose(ensemble.predict_batch(model_input), ensemble.predict_batch(model_input[None]), atol=1e-6)
+
+
 def test_flip_changes_probability(committed_members, model_input):
     plain = EnsemblePredictor(committed_members).predict_batch(model_input[None])
     flipped = EnsemblePredictor(committed_members, test_time_flip=True).predict_batch(model_input[None])
@@ -89,7 +108,7 @@ def test_flip_setting_must_be_bool_in_code(committed_members):
 
 def test_member_outputs_count_checked(committed_members, model_input):
     ensemble = EnsemblePredictor(committed_members, test_time_flip=True)
-    with pytest.raises(ValueError, match="outputs of 1 models for an ensemble of 2"):
+    with pytest.raises(ValueError, match="Expected the outputs of 2 members, got 1"):
         ensemble.member_outputs(model_input[None], [np.zeros((1, 2))])
 
 

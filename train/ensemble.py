@@ -12,7 +12,8 @@ ensemble with the selection score that training uses:
 With `--test_time_flip`, every member also scores the mirror image of each
 radiograph, and the ensemble averages both views (twice the compute). The
 members' own scores in `validation_metrics.json` stay those of one view, as
-the members serve alone.
+the members serve alone, and `member_selection_roc_auc_with_flip` adds their
+scores with the mirror image averaged in.
 
 The members stay in their own folders beside `--output_dir`; the ensemble
 folder contains `ensemble_config.json`, the shared `preprocessor_config.json`

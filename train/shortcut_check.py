@@ -124,7 +124,7 @@ def source_statistics(source: str, cache_dir: str | None, id_block_size: int = 0
 
 
 def single_feature_roc_auc(features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """ROC-AUC of each statistic alone, and of the width-to-height ratio, higher values ranked as fractured."""
+    """Return the ROC-AUC of each statistic alone, and of the width-to-height ratio, ranking higher values as fractured."""
     is_fracture = np.asarray(labels) == POSITIVE_INDEX
     columns = dict(zip(FEATURE_NAMES, features.T))
     columns["width_to_height"] = columns["width"] / columns["height"]

@@ -121,7 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--contrast_range", type=float, default=0.2,
                         help="Largest random relative change of contrast around each image's mean.")
     parser.add_argument("--gamma_range", type=float, default=0.0,
-                        help="Random gamma drawn log-uniformly from [1/(1+g), 1+g]; 0 (the default) leaves it out.")
+                        help="Random gamma, drawn log-uniformly from [1/(1+g), 1+g]. 0, the default, leaves it out.")
 
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
     parser.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is present.")
