@@ -238,6 +238,24 @@ def test_calibrate_reads_training_args(uncalibrated_run):
     assert calibration["calibration"]["temperature"] > 0
 
 
+def test_calibrate_reads_seed_of_older_runs(tmp_path, xray_folder_path):
+    """Runs from before --split_seed recorded only --seed, which then chose the split."""
+    from train import calibrate
+    from train.train import main as train_main
+
+    model_dir = tmp_path / "model"
+    train_main([
+        "--train_dir", str(xray_folder_path), "--output_dir", str(model_dir), "--cache_dir", str(tmp_path / "cache"),
+        "--max_train_steps", "1", "--holdout_fraction", "0.45", "--image_size", "64", "--mixed_precision", "no",
+        "--seed", "3",
+    ])  # fmt: skip
+    arguments = json.loads((model_dir / "training_args.json").read_text())
+    del arguments["split_seed"]
+    (model_dir / "training_args.json").write_text(json.dumps(arguments))
+    calibration = calibrate.main(["--model_dir", str(model_dir), "--cache_dir", str(tmp_path / "cache")])
+    assert calibration["calibration"]["temperature"] > 0
+
+
 def test_calibrate_rejects_other_split(uncalibrated_run, xray_folder_path):
     from train import calibrate
 

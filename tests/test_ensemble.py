@@ -230,12 +230,34 @@ def test_members_with_other_preprocessing_rejected(fitted, committed_members):
         EnsemblePredictor(members)
 
 
-def test_members_with_other_split_rejected(fitted, tmp_path):
-    other = tmp_path / "other"
+def member_with_arguments(fitted, folder, **changes):
     arguments = read_json(fitted / "wide" / "training_args.json")
+    folder.mkdir()
+    (folder / "training_args.json").write_text(json.dumps({**arguments, **changes}))
+    return folder
+
+
+def test_members_with_other_split_rejected(fitted, tmp_path):
+    split_seed = read_json(fitted / "wide" / "training_args.json")["split_seed"]
+    other = member_with_arguments(fitted, tmp_path / "other", split_seed=split_seed + 1)
+    with pytest.raises(ValueError, match="different split_seed"):
+        ensemble_module.shared_split_arguments([fitted / "small", other])
+
+
+def test_members_with_other_seed_and_same_split_accepted(fitted, tmp_path):
+    seed = read_json(fitted / "wide" / "training_args.json")["seed"]
+    other = member_with_arguments(fitted, tmp_path / "other", seed=seed + 1)
+    split = ensemble_module.shared_split_arguments([fitted / "small", other])
+    assert split["split_seed"] == read_json(fitted / "small" / "training_args.json")["split_seed"]
+
+
+def test_member_from_before_split_seed_compared_by_seed(fitted, tmp_path):
+    arguments = read_json(fitted / "wide" / "training_args.json")
+    legacy = {key: value for key, value in arguments.items() if key != "split_seed"}
+    other = tmp_path / "legacy"
     other.mkdir()
-    (other / "training_args.json").write_text(json.dumps({**arguments, "seed": arguments["seed"] + 1}))
-    with pytest.raises(ValueError, match="different seed"):
+    (other / "training_args.json").write_text(json.dumps({**legacy, "seed": arguments["split_seed"] + 1}))
+    with pytest.raises(ValueError, match="different split_seed"):
         ensemble_module.shared_split_arguments([fitted / "small", other])
 
 

@@ -228,7 +228,27 @@ def test_resume_after_earlier_folder_removed(trained_dir, tmp_path):
 
 def test_other_seed_flagged():
     record = {"split": {"seed": 42, "holdout_fraction": 0.15}}
-    assert split_differences(record, {"seed": 7, "holdout_fraction": 0.15}) == ["seed"]
+    assert split_differences(record, {"seed": 7, "holdout_fraction": 0.15}) == ["split_seed"]
+
+
+def test_other_seed_with_same_split_seed_not_flagged():
+    record = {"split": {"seed": 42, "holdout_fraction": 0.15}}
+    assert split_differences(record, {"seed": 7, "split_seed": 42, "holdout_fraction": 0.15}) == []
+
+
+def test_other_split_seed_flagged():
+    record = {"split": {"split_seed": 42, "holdout_fraction": 0.15}}
+    assert split_differences(record, {"seed": 42, "split_seed": 7, "holdout_fraction": 0.15}) == ["split_seed"]
+
+
+def test_split_seed_defaults_to_seed(tmp_path):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--seed", "7")
+    assert train_module.parse_args(arguments).split_seed == 7
+
+
+def test_split_seed_kept_apart_from_seed(tmp_path):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--seed", "7", "--split_seed", "42")
+    assert train_module.parse_args(arguments).split_seed == 42
 
 
 def test_same_split_not_flagged(continued_dir):

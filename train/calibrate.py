@@ -2,13 +2,13 @@
 
 Training calibrates every new model itself; this script calibrates a model
 trained before that, or again. It rebuilds the validation split the training
-run held out, from the same data, seed and hold-out fraction. The model must
+run held out, from the same data, split seed and hold-out fraction. The model must
 score the ROC-AUC that its `validation_metrics.json` recorded there, so a
 split that differs from the training run's is rejected instead of used:
 
     python -m train.calibrate --model_dir models/custom-cnn --data_dir path/to/bone-fracture-xray
 
-Options left out (data folders, --id_block_size, --seed, --holdout_fraction)
+Options left out (data folders, --id_block_size, --split_seed, --holdout_fraction)
 are read from the model's `training_args.json`.
 """
 
@@ -23,6 +23,7 @@ from accelerate import PartialState
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
 from .data import preprocess_dataset, rebuild_holdout
+from .lineage import split_arguments
 from .metrics import compute_metrics
 from .train import calibrate_model
 
@@ -40,8 +41,9 @@ def main(argv=None) -> dict:
                         help="The data sources the model was trained on (default: its --train_dir).")
     parser.add_argument("--id_block_size", type=int, nargs="+", default=None,
                         help="The training run's --id_block_size (default: from training_args.json).")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="The training run's --seed (default: from training_args.json, else 42).")
+    parser.add_argument("--split_seed", "--seed", dest="split_seed", type=int, default=None,
+                        help="The training run's --split_seed (default: from training_args.json, which older runs "
+                        "recorded as --seed, else 42).")
     parser.add_argument("--holdout_fraction", type=float, default=None,
                         help="The training run's --holdout_fraction (default: from training_args.json, else 0.15).")
     parser.add_argument("--name_groups_only", action="store_true",
@@ -56,13 +58,14 @@ def main(argv=None) -> dict:
         args.data_dir = [train_dir] if isinstance(train_dir, str) else train_dir
     if args.data_dir is None:
         parser.error(f"--data_dir is required: {recorded_args_file} is missing or names no --train_dir.")
-    for name, fallback in (("id_block_size", None), ("seed", 42), ("holdout_fraction", 0.15)):
+    recorded_split = split_arguments(recorded_args)
+    for name, fallback in (("id_block_size", None), ("split_seed", 42), ("holdout_fraction", 0.15)):
         if getattr(args, name) is None:
-            setattr(args, name, recorded_args.get(name, fallback))
+            setattr(args, name, recorded_split.get(name, fallback))
     PartialState()  # calibrate_model logs through Accelerate, which needs its state
 
     holdout = rebuild_holdout(
-        args.data_dir, args.id_block_size, args.holdout_fraction, args.seed,
+        args.data_dir, args.id_block_size, args.holdout_fraction, args.split_seed,
         cache_dir=args.cache_dir, detect_duplicates=not args.name_groups_only,
     )  # fmt: skip
 
@@ -84,7 +87,8 @@ def main(argv=None) -> dict:
         raise ValueError(
             f"The rebuilt validation split ({len(holdout)} images, ROC-AUC {auc:.4f}) differs from the "
             f"training run's ({recorded['num_images']} images, ROC-AUC {recorded['roc_auc']:.4f}). Pass the "
-            f"run's data folders, --id_block_size, --seed and --holdout_fraction (see {args.model_dir / 'training_args.json'}), "
+            f"run's data folders, --id_block_size, --split_seed and --holdout_fraction "
+            f"(see {args.model_dir / 'training_args.json'}), "
             f"and --name_groups_only for models trained before duplicate detection. On a few dozen images, "
             f"training's bf16 scoring alone can move the ROC-AUC past the {AUC_TOLERANCE} tolerance."
         )

@@ -1,7 +1,8 @@
 """Combine trained models into an ensemble and calibrate it on their shared validation split.
 
-The members must come from runs with the same data, seed, hold-out fraction and
-id block sizes, so they held out the same radiographs. The script rebuilds that
+The members must come from runs with the same data, split seed, hold-out fraction
+and id block sizes, so they held out the same radiographs (runs with different
+`--seed` share a split when they share `--split_seed`). The script rebuilds that
 split, averages the members' calibrated fracture probabilities, fits the
 ensemble's temperature and thresholds there, and scores every member and the
 ensemble with the selection score that training uses:
@@ -38,7 +39,7 @@ from bone_fracture.ensemble import (
 )
 
 from .data import preprocess_dataset, rebuild_holdout
-from .lineage import SPLIT_ARGUMENTS
+from .lineage import split_arguments
 from .metrics import compute_metrics
 from .train import holdout_metrics, source_selection_weights
 
@@ -102,7 +103,7 @@ def shared_split_arguments(members: list[Path]) -> dict:
     recorded = {}
     for member in members:
         arguments = json.loads((member / "training_args.json").read_text())
-        recorded[member.name] = {key: arguments.get(key) for key in SPLIT_ARGUMENTS if key in arguments}
+        recorded[member.name] = split_arguments(arguments)
     first_name, first = next(iter(recorded.items()))
     for name, arguments in recorded.items():
         differences = sorted(key for key in first if arguments.get(key) != first[key])
@@ -162,7 +163,7 @@ def main(argv=None) -> dict:
     ensemble = EnsemblePredictor(members, test_time_flip=args.test_time_flip)
 
     holdout = rebuild_holdout(
-        split["train_dir"], split.get("id_block_size"), split["holdout_fraction"], split["seed"], args.cache_dir
+        split["train_dir"], split.get("id_block_size"), split["holdout_fraction"], split["split_seed"], args.cache_dir
     )
     holdout = preprocess_dataset(holdout, ensemble.processor)
     data = holdout.with_format("numpy", columns=["pixels", "label"])

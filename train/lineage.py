@@ -13,7 +13,19 @@ from pathlib import Path
 
 INITIALISATION_FILE = "initialisation.json"
 # The options that decide which radiographs a run keeps out of training.
-SPLIT_ARGUMENTS = ("train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index")
+SPLIT_ARGUMENTS = ("train_dir", "id_block_size", "split_seed", "holdout_fraction", "num_folds", "fold_index")
+
+
+def split_arguments(arguments: dict) -> dict:
+    """Return the split options of a run's arguments, present ones only.
+
+    Runs from before `--split_seed` split with `--seed`, so a missing
+    `split_seed` is read from `seed`.
+    """
+    arguments = dict(arguments)
+    if arguments.get("split_seed") is None and "seed" in arguments:
+        arguments["split_seed"] = arguments["seed"]
+    return {name: arguments[name] for name in SPLIT_ARGUMENTS if name in arguments}
 
 
 def _read(path: Path):
@@ -41,7 +53,7 @@ def initialisation_record(checkpoint: str | None) -> dict | None:
         "pretrained_model_name_or_path": arguments.get("pretrained_model_name_or_path"),
         "epochs": len(training_log),
         "seconds": float(sum(record["epoch_seconds"] for record in training_log)),
-        "split": {name: arguments.get(name) for name in SPLIT_ARGUMENTS},
+        "split": {name: split_arguments(arguments).get(name) for name in SPLIT_ARGUMENTS},
         "chosen_epoch": selection.get("epoch"),
         "selection_roc_auc": selection.get("selection_roc_auc", selection.get("roc_auc")),
         "earlier": _read(folder / INITIALISATION_FILE),
@@ -90,6 +102,6 @@ def split_differences(record: dict, arguments: dict) -> list[str]:
     With any difference, the new hold-out can contain radiographs that the
     earlier run trained on, and its scores are optimistic.
     """
-    earlier = record.get("split") or {}
-    return [name for name in SPLIT_ARGUMENTS if name in earlier and earlier[name] != arguments.get(name)]
+    earlier, current = split_arguments(record.get("split") or {}), split_arguments(arguments)
+    return [name for name in SPLIT_ARGUMENTS if name in earlier and earlier[name] != current.get(name)]
 

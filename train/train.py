@@ -128,8 +128,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
     parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--split_seed", type=int, default=None,
+                        help="Seed of the fold and hold-out split (default: --seed). Runs that differ only in --seed "
+                        "and share a --split_seed hold out the same radiographs, so they can form an ensemble.")
 
     args = parser.parse_args(argv)
+    if args.split_seed is None:
+        args.split_seed = args.seed
     if args.blur_kernel_size > 1 and args.blur_kernel_size % 2 == 0:
         parser.error(f"--blur_kernel_size must be odd, got {args.blur_kernel_size}.")
     if args.init == "pretrained" and args.model_type == "custom_cnn" and args.pretrained_model_name_or_path is None:
@@ -353,7 +358,7 @@ def find_latest_checkpoint(output_dir: Path) -> Path | None:
 # Options that decide the model and the split. A resumed run must keep them.
 FIXED_ON_RESUME = (
     "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size", "keep_aspect_ratio",
-    "train_dir", "id_block_size", "seed", "holdout_fraction", "num_folds", "fold_index",
+    "train_dir", "id_block_size", "seed", "split_seed", "holdout_fraction", "num_folds", "fold_index",
 )  # fmt: skip
 
 
@@ -398,8 +403,8 @@ def main(argv=None):
         else:
             # A carved test split (FracAtlas) stays out of the folds, so no model ever trains on it.
             pooled = dataset.filter(lambda split: split != "test", input_columns="split")
-            development, test_fold = grouped_fold_split(pooled, args.num_folds, args.fold_index, args.seed)
-        train_split, holdout_split = grouped_holdout_split(development, args.holdout_fraction, args.seed)
+            development, test_fold = grouped_fold_split(pooled, args.num_folds, args.fold_index, args.split_seed)
+        train_split, holdout_split = grouped_holdout_split(development, args.holdout_fraction, args.split_seed)
         if args.originals_only:
             train_split = keep_source_radiographs(train_split)
         train_split = preprocess_dataset(train_split, processor, args.preprocessing_num_workers)
