@@ -126,6 +126,9 @@ def _request_language(request: gr.Request | None) -> str:
     return pick_language(request.headers.get("accept-language"))
 
 
+# Seconds a prediction stays in the session for the details that follow it.
+PREDICTION_STATE_SECONDS = 120
+
 # Translation key of the message for each `InvalidImageError.reason`.
 ERROR_TEXT_KEYS = {
     "empty": "error_empty_file",
@@ -134,6 +137,8 @@ ERROR_TEXT_KEYS = {
     "too_small": "error_too_small",
     "blank": "error_blank",
     "unsupported_compression": "error_unsupported_compression",
+    "no_pixel_data": "error_no_pixel_data",
+    "colour": "error_colour",
 }
 
 
@@ -272,8 +277,8 @@ def build_demo(
         # gradio_client sends the dropdown's initial value for callers that omit
         # the model. None or "" selects the default model as well.
         name = model_name or default_model
-        if name not in predictors:
-            raise unknown_model_error(name, model_names, language)
+        if not isinstance(name, str) or name not in predictors:
+            raise unknown_model_error(str(name), model_names, language)
         return name, predictors[name]
 
     def predict(
@@ -411,7 +416,9 @@ def build_demo(
             )
             gr.Markdown(I18N("steps_heading"))
             step_images = _step_image_row(elem_id="prediction-steps")
-            last_prediction = gr.State()
+            # The stored prediction holds full-size images and is read right after /predict
+            # answers; API clients never read it, so it expires instead of living as long as the server.
+            last_prediction = gr.State(time_to_live=PREDICTION_STATE_SECONDS)
             compared_file = gr.State()
 
         with gr.Tab(I18N("tab_preprocessing"), id="preprocessing"):

@@ -219,6 +219,14 @@ UI_TEXT = {
             "{file_name} is a DICOM file in the transfer syntax {transfer_syntax}, which this app cannot decode. "
             "Export it uncompressed (Explicit VR Little Endian) from the PACS or viewer and upload the new file."
         ),
+        "error_no_pixel_data": (
+            "{file_name} is a DICOM file without an image (a report or another document). Upload the DICOM "
+            "file of the radiograph itself."
+        ),
+        "error_colour": (
+            "{file_name} is a colour picture, not a radiograph: X-rays are grayscale. Upload the X-ray image "
+            "itself (JPEG, PNG or DICOM)."
+        ),
         "error_model_title": "Unknown model",
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
     },
@@ -428,6 +436,14 @@ UI_TEXT = {
             "aplikasi ini. Ekspor ulang tanpa kompresi (Explicit VR Little Endian) dari PACS atau penampil "
             "lalu unggah berkas yang baru."
         ),
+        "error_no_pixel_data": (
+            "{file_name} adalah berkas DICOM tanpa citra (laporan atau dokumen lain). Unggah berkas DICOM "
+            "radiografnya sendiri."
+        ),
+        "error_colour": (
+            "{file_name} adalah gambar berwarna, bukan radiograf: citra sinar-X berwarna abu-abu. Unggah "
+            "citra sinar-X-nya sendiri (JPEG, PNG, atau DICOM)."
+        ),
         "error_model_title": "Model tidak dikenal",
         "error_unknown_model": "Model {model} tidak ditemukan. Pilih salah satu: {models}.",
     },
@@ -439,23 +455,33 @@ UI_TEXT = {
 PAGE_TITLE = "Bone fracture X-ray classifier · Klasifikasi fraktur tulang"
 
 
+# Primary language subtags that browsers may still send for a supported language.
+LANGUAGE_ALIASES = {"in": "id"}
+
+
 def pick_language(accept_language: str | None) -> str:
     """Choose the UI language for server-side text from an Accept-Language header.
 
     Takes the supported language with the highest quality value and falls back
-    to English, which is also what API clients without the header get.
+    to English, which is also what API clients without the header get. A
+    quality of 0 means "not acceptable"; "in", the withdrawn code for
+    Indonesian, counts as "id".
     """
     candidates = []
     for position, entry in enumerate((accept_language or "").split(",")):
-        tag, _, parameters = entry.strip().partition(";")
+        tag, *parameters = (part.strip() for part in entry.split(";"))
         quality = 1.0
-        if parameters.strip().startswith("q="):
-            try:
-                quality = float(parameters.strip()[2:])
-            except ValueError:
-                continue
-        # Ties keep header order, so the position breaks them.
-        candidates.append((-quality, position, tag.split("-")[0].lower()))
+        for parameter in parameters:
+            key, _, value = (part.strip() for part in parameter.partition("="))
+            if key.lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = LANGUAGE_ALIASES.get(tag.split("-")[0].lower(), tag.split("-")[0].lower())
+        if quality > 0:
+            # Ties keep header order, so the position breaks them.
+            candidates.append((-quality, position, language))
 
     for _, _, language in sorted(candidates):
         if language in UI_TEXT:

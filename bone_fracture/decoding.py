@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -32,6 +33,19 @@ MAX_IMAGE_PIXELS = 100_000_000
 MIN_IMAGE_SIDE = 64
 MIN_GRAY_LEVEL_STD = 2.0
 
+# Radiographs are gray, also when stored as RGB. A colour image with more than
+# this share of clearly coloured pixels (max minus min channel above
+# COLOUR_CHROMA gray levels) is a photograph or a drawing, not an X-ray. Every
+# RGB radiograph of both training sets has no such pixel.
+COLOUR_CHROMA = 48
+MAX_COLOURED_FRACTION = 0.2
+
+# A deflated DICOM is inflated whole before anything else is read, so a small
+# upload could fill the memory. This limit covers MAX_IMAGE_PIXELS pixels at
+# 16 bits, or in 8-bit RGB.
+MAX_INFLATED_DICOM_BYTES = 3 * MAX_IMAGE_PIXELS
+_DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
+
 
 class InvalidImageError(ValueError):
     """Raised when a file cannot be decoded as a radiograph.
@@ -43,6 +57,7 @@ class InvalidImageError(ValueError):
 
     REASONS = (
         "not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank", "unsupported_compression",
+        "no_pixel_data", "colour",
     )  # fmt: skip
 
     def __init__(self, message: str, reason: str = "unreadable", **details: str):
@@ -69,12 +84,67 @@ def is_dicom(data: bytes) -> bool:
 
 
 def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
-    """Stretch an array of any numeric type linearly to the full 0-255 range."""
+    """Stretch an array of any numeric type linearly to the full 0-255 range.
+
+    Not-a-number and infinite values (float TIFFs can hold them) carry no
+    signal: they become 0, and the finite values set the range.
+    """
     array = array.astype(np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        array = np.where(finite, array, array[finite].min() if finite.any() else 0.0)
     low, high = float(array.min()), float(array.max())
     if high <= low:
         return np.zeros(array.shape, dtype=np.uint8)
     return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _check_colour(rgb: np.ndarray, name: str) -> None:
+    """Raise `InvalidImageError` when an RGB array (height, width, 3) is a colour picture.
+
+    Callers may pass every 4th pixel in each direction: that is enough to tell
+    a photograph from a radiograph.
+    """
+    sample = rgb.astype(np.int16)
+    chroma = sample.max(axis=-1) - sample.min(axis=-1)
+    coloured = float((chroma > COLOUR_CHROMA).mean())
+    if coloured > MAX_COLOURED_FRACTION:
+        raise InvalidImageError(
+            f"{name} is a colour image ({coloured:.0%} of its pixels are clearly coloured); "
+            "radiographs are grayscale.",
+            reason="colour",
+        )
+
+
+def _check_inflated_size(data: bytes, name: str) -> None:
+    """Raise `InvalidImageError` when a deflated DICOM inflates past MAX_INFLATED_DICOM_BYTES."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    # The transfer syntax sits in the file meta at the start of the file.
+    if _DEFLATED_TRANSFER_SYNTAX.encode() not in data[:4096]:
+        return
+    stream = io.BytesIO(data)
+    try:
+        read_preamble(stream, True)
+        file_meta = _read_file_meta_info(stream)
+    except Exception:  # pydicom raises many types for broken files; dcmread reports them
+        return
+    if file_meta.get("TransferSyntaxUID") != _DEFLATED_TRANSFER_SYNTAX:
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = 0
+    compressed = data[stream.tell() :]
+    try:
+        while compressed and inflated <= MAX_INFLATED_DICOM_BYTES:
+            inflated += len(inflater.decompress(compressed, 16 * 1024 * 1024))
+            compressed = inflater.unconsumed_tail
+    except zlib.error as error:
+        raise InvalidImageError(f"{name} is a deflated DICOM file that does not inflate: {error}", reason="damaged")
+    if inflated > MAX_INFLATED_DICOM_BYTES:
+        raise InvalidImageError(
+            f"{name} is a deflated DICOM file that inflates to more than {MAX_INFLATED_DICOM_BYTES:,} bytes.",
+            reason="too_large",
+        )
 
 
 def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
@@ -82,6 +152,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
     import pydicom
     from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
 
+    _check_inflated_size(data, name)
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=force)
     except Exception as error:  # pydicom raises many types for broken files
@@ -93,7 +164,13 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             raise InvalidImageError(
                 f"{name} is a DICOM image whose pixel data is missing or cut off.", reason="damaged"
             )
-        raise InvalidImageError(f"{name} is a DICOM file without pixel data, not an image.")
+        if force and "SOPClassUID" not in dataset:
+            # Without the preamble, pydicom reads almost any bytes as a few data elements.
+            raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.")
+        raise InvalidImageError(
+            f"{name} is a DICOM file without pixel data (a report or another document), not an image.",
+            reason="no_pixel_data",
+        )
 
     # Check the size before decoding, which allocates the frame.
     rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
@@ -105,26 +182,33 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         )
     _set_transfer_syntax(dataset, name)
     _check_decoder(dataset, name)
-    num_frames = int(dataset.get("NumberOfFrames") or 1)
-    if num_frames > 1:
-        logger.warning("%s has %d frames; using the first", name, num_frames)
     try:
+        num_frames = int(dataset.get("NumberOfFrames") or 1)
+        if num_frames > 1:
+            logger.warning("%s has %d frames; using the first", name, num_frames)
         if dataset["PixelData"].is_undefined_length:
             _check_frame_end(dataset, num_frames, name)
+        else:
+            _check_native_length(dataset, num_frames, name)
         pixels = pixel_array(dataset, index=0)
+        if pixels.ndim == 3:
+            # Colour DICOM (secondary capture): radiographs only, then average the channels.
+            if pixels.shape[-1] == 3 and dataset.get("PhotometricInterpretation") in ("RGB", "PALETTE COLOR"):
+                _check_colour(pixels[::4, ::4], name)
+            pixels = pixels.mean(axis=-1)
+        # Rescale slope and intercept, or a modality LUT, map stored values to physical ones.
+        pixels = apply_modality_lut(pixels, dataset)
     except InvalidImageError:
         raise
-    except Exception as error:  # pydicom raises many types for broken pixel data
+    except Exception as error:  # pydicom raises many types for broken pixel data and header values
         raise InvalidImageError(
             f"{name} is a DICOM file with damaged or truncated pixel data: {error}", reason="damaged"
         ) from error
-
-    if pixels.ndim == 3:
-        # Colour DICOM (secondary capture): average the channels.
-        pixels = pixels.mean(axis=-1)
-
-    pixels = apply_modality_lut(pixels, dataset)
-    pixels = apply_voi_lut(pixels, dataset)
+    try:
+        pixels = apply_voi_lut(pixels, dataset)
+    except Exception as error:  # e.g. a window width of 0, or a VOI LUT shorter than its descriptor
+        # Viewers fall back to the full range when the stored window is unusable, and so does this.
+        logger.warning("%s has an unusable window or VOI LUT (%s); using the full range", name, error)
     gray = _scale_to_uint8(pixels)
 
     # MONOCHROME1 stores bone dark; radiographs are read with bone bright.
@@ -154,6 +238,23 @@ def _set_transfer_syntax(dataset, name: str) -> None:
         dataset.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     else:
         dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
+
+
+def _check_native_length(dataset, num_frames: int, name: str) -> None:
+    """Raise `InvalidImageError` when uncompressed pixel data holds a whole frame more than the header describes.
+
+    That is what a wrong Bits Allocated or Number of Frames looks like, and the
+    image decoded from such a header is garbled. A few bytes of padding pass.
+    """
+    samples = int(dataset.get("SamplesPerPixel") or 1)
+    frame_bits = int(dataset.Rows) * int(dataset.Columns) * samples * int(dataset.BitsAllocated)
+    frame_bytes = (frame_bits + 7) // 8
+    if frame_bytes and len(dataset.PixelData) >= (num_frames + 1) * frame_bytes:
+        raise InvalidImageError(
+            f"{name} has {len(dataset.PixelData):,} bytes of pixel data, but its Rows, Columns, Bits Allocated, "
+            f"Samples per Pixel and Number of Frames describe {num_frames * frame_bytes:,}.",
+            reason="damaged",
+        )
 
 
 def _check_decoder(dataset, name: str) -> None:
@@ -202,8 +303,12 @@ def _check_frame_end(dataset, num_frames: int, name: str) -> None:
         )
 
 
-def pil_to_grayscale(image: Image.Image) -> np.ndarray:
-    """Convert a Pillow image of any mode to an 8-bit grayscale array."""
+def pil_to_grayscale(image: Image.Image, name: str = "image") -> np.ndarray:
+    """Convert a Pillow image of any mode to an 8-bit grayscale array.
+
+    Raises `InvalidImageError` (reason "colour") for a colour picture; `name`
+    names the image in that error.
+    """
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # 16-bit and float PNGs use only part of their range: stretch it.
         return _scale_to_uint8(np.asarray(image))
@@ -211,6 +316,10 @@ def pil_to_grayscale(image: Image.Image) -> np.ndarray:
         # Transparent pixels carry no signal: show them black, as air.
         background = Image.new("RGBA", image.size, (0, 0, 0, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode not in ("1", "L", "LA"):
+        # Nearest-neighbour keeps the pixels' own colours, and the small copy keeps the check cheap.
+        sample = image.resize((max(1, image.width // 4), max(1, image.height // 4)), Image.Resampling.NEAREST)
+        _check_colour(np.asarray(sample.convert("RGB")), name)
     return np.asarray(image.convert("L"))
 
 
@@ -252,7 +361,7 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
                         reason="too_large",
                     )
                 image.load()
-                return pil_to_grayscale(ImageOps.exif_transpose(image))
+                return pil_to_grayscale(ImageOps.exif_transpose(image), name)
     except UnidentifiedImageError as error:
         # Some DICOM exports omit the 128-byte preamble, so pydicom gets a second chance.
         try:

@@ -11,6 +11,7 @@ output and never particular probabilities.
 import json
 import logging
 import os
+import re
 import shutil
 import string
 import subprocess
@@ -111,6 +112,11 @@ def test_class_names_indonesian():
         ("en;q=0.4,id;q=0.7", "id"),
         ("de-DE", "en"),
         ("id;q=invalid,en", "en"),
+        ("id ; q=0.5", "id"),
+        ("en;q=0.5, id ;q=0.8", "id"),
+        ("id;q=0,en", "en"),
+        ("id;q=0", "en"),
+        ("in-ID", "id"),
     ],
 )
 def test_pick_language_header(header, expected):
@@ -442,6 +448,10 @@ def test_plot_captions_translated(key):
         ),
         ("blank", "en", "IM000001 has no contrast, because it is blank or a single colour."),
         ("blank", "id", "IM000001 tidak memiliki kontras, karena kosong atau hanya satu warna."),
+        ("no_pixel_data", "en", "IM000001 is a DICOM file without an image (a report or another document)."),
+        ("no_pixel_data", "id", "IM000001 adalah berkas DICOM tanpa citra (laporan atau dokumen lain)."),
+        ("colour", "en", "IM000001 is a colour picture, not a radiograph: X-rays are grayscale."),
+        ("colour", "id", "IM000001 adalah gambar berwarna, bukan radiograf: citra sinar-X berwarna abu-abu."),
     ],
 )
 def test_upload_error_new_reasons(reason, language, expected):
@@ -1214,6 +1224,12 @@ def test_unknown_model_error(multi_client, fractured_xray):
 
     assert "Model resnet-999 not found" in message
     assert "custom-cnn, mobilenet-v2" in message
+
+
+@pytest.mark.parametrize("model_name", [5, [1, 2]])
+def test_model_name_of_other_type_rejected(multi_client, fractured_xray, model_name):
+    with pytest.raises(AppError, match=re.escape(f"Model {model_name} not found")):
+        multi_client.predict(handle_file(fractured_xray), model_name, api_name="/predict")
 
 
 def test_unknown_model_indonesian(multi_model_app, fractured_xray):

@@ -548,3 +548,152 @@ def test_dicom_size_checked_before_decoding(tmp_path, original_xray, monkeypatch
     with pytest.raises(InvalidImageError, match="488x640 pixels") as raised:
         load_grayscale(path)
     assert raised.value.reason == "too_large"
+
+
+# --- header faults and pictures that are not radiographs ----------------------
+
+
+@pytest.mark.parametrize("width", [0, -5])
+def test_dicom_unusable_window_falls_back_to_full_range(tmp_path, gray, width):
+    levels = gray.astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, WindowCenter=2048, WindowWidth=width)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_dicom_short_voi_lut_falls_back_to_full_range(tmp_path, gray):
+    from pydicom.dataset import Dataset
+
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 16]
+    lut.LUTData = np.arange(10, dtype="<u2").tobytes()  # the descriptor promises 4096 entries
+    levels = gray.astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, VOILUTSequence=[lut])
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def rewrite_element(path: Path, keyword: str, raw_value: bytes) -> Path:
+    """Replace the value bytes of one data element, as a faulty exporter would write them."""
+    import pydicom
+
+    dataset = pydicom.dcmread(path)
+    placeholder = getattr(dataset, keyword)
+    dataset.save_as(path)
+    data = path.read_bytes()
+    old = str(placeholder).encode().ljust(len(raw_value))
+    assert data.count(old) == 1, f"{keyword} value {old!r} is not unique in the file"
+    path.write_bytes(data.replace(old, raw_value))
+    return path
+
+
+@pytest.mark.parametrize(("keyword", "raw_value"), [("RescaleSlope", b"1,25"), ("NumberOfFrames", b"x ")])
+def test_dicom_unparsable_header_value_is_damaged(tmp_path, gray, keyword, raw_value):
+    elements = {"RescaleSlope": {"RescaleSlope": "7.25", "RescaleIntercept": 0}, "NumberOfFrames": {"NumberOfFrames": 7}}
+    levels = gray.astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, **elements[keyword])
+    # NumberOfFrames 7 with one frame of data is itself a fault; its replacement is what is tested.
+    rewrite_element(path, keyword, raw_value)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+def test_dicom_wrong_bits_allocated_is_damaged(tmp_path, gray):
+    # 16-bit pixel data under a header that says 8 bits: twice the bytes the header describes.
+    path = write_dicom(tmp_path / "xray.dcm", gray.astype(np.uint16) * 16, "MONOCHROME2", bits_stored=12)
+    import pydicom
+
+    dataset = pydicom.dcmread(path)
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    dataset.save_as(path)
+    with pytest.raises(InvalidImageError, match="Bits Allocated") as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+def test_dicom_odd_length_padding_accepted(tmp_path, gray):
+    cropped = np.ascontiguousarray(gray[:101, :101])  # 10,201 bytes, padded to an even length when saved
+    path = write_dicom(tmp_path / "xray.dcm", cropped, "MONOCHROME2", bits_stored=8)
+    # The crop does not span 0-255, so decoding stretches it like any DICOM.
+    assert np.array_equal(load_grayscale(path), decoding._scale_to_uint8(cropped))
+
+
+def write_deflated_dicom(path: Path, gray: np.ndarray, padding_bytes: int) -> Path:
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    write_dicom(path, gray, "MONOCHROME2", bits_stored=8)
+    dataset = pydicom.dcmread(path)
+    # A private element of zeros inflates to its full size from a few kilobytes.
+    dataset.add_new((0x7FE1, 0x0010), "LO", "TEST")
+    dataset.add_new((0x7FE1, 0x1010), "OB", bytes(padding_bytes))
+    dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_deflated_dicom_decodes(tmp_path, gray):
+    path = write_deflated_dicom(tmp_path / "xray.dcm", gray, padding_bytes=0)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_deflated_dicom_inflating_past_limit_rejected(monkeypatch, tmp_path, gray):
+    monkeypatch.setattr(decoding, "MAX_INFLATED_DICOM_BYTES", 4_000_000)
+    path = write_deflated_dicom(tmp_path / "xray.dcm", gray, padding_bytes=8_000_000)
+    assert path.stat().st_size < 8_000_000 // 20
+    with pytest.raises(InvalidImageError, match="inflates to more than") as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "too_large"
+
+
+def test_dicom_without_pixel_data_or_rows(tmp_path, gray):
+    import pydicom
+
+    path = write_dicom(tmp_path / "report.dcm", gray, "MONOCHROME2", bits_stored=8)
+    dataset = pydicom.dcmread(path)
+    for keyword in ("PixelData", "Rows", "Columns"):
+        delattr(dataset, keyword)
+    dataset.save_as(path)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "no_pixel_data"
+
+
+def colour_map_of(gray: np.ndarray) -> np.ndarray:
+    """The radiograph painted with a colour map, as a heatmap screenshot shows it (RGB)."""
+    import cv2
+
+    return cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
+def test_colour_picture_rejected(tmp_path, gray, image_format):
+    path = tmp_path / f"heatmap.{image_format.lower()}"
+    Image.fromarray(colour_map_of(gray)).save(path, format=image_format)
+    with pytest.raises(InvalidImageError, match=re.escape(path.name)) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "colour"
+
+
+def test_rgb_radiograph_with_coloured_marks_accepted(tmp_path, gray):
+    # A red arrow or ruler drawn on a radiograph covers a few percent of it.
+    rgb = np.stack([gray] * 3, axis=-1)
+    rgb[200:240, 100:400] = (220, 30, 30)
+    path = tmp_path / "annotated.png"
+    Image.fromarray(rgb).save(path)
+    assert load_grayscale(path).shape == gray.shape
+
+
+def test_colour_dicom_rejected(tmp_path, gray):
+    path = write_dicom(tmp_path / "capture.dcm", colour_map_of(gray), "RGB", bits_stored=8, PlanarConfiguration=0)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "colour"
+
+
+def test_float_image_with_nan_uses_finite_range(tmp_path, gray):
+    values = gray.astype(np.float32) / 255.0
+    values[0, 0], values[0, 1] = np.nan, np.inf
+    path = tmp_path / "xray.tiff"
+    Image.fromarray(values, mode="F").save(path)
+    decoded = load_grayscale(path)
+    assert np.array_equal(decoded[1:], gray[1:])
