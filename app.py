@@ -127,7 +127,8 @@ def _request_language(request: gr.Request | None) -> str:
 
 
 # Seconds a prediction stays in the session for the details that follow it.
-PREDICTION_STATE_SECONDS = 120
+# Generous, because a busy queue can delay the details well past the answer.
+PREDICTION_STATE_SECONDS = 600
 
 # Translation key of the message for each `InvalidImageError.reason`.
 ERROR_TEXT_KEYS = {
@@ -276,7 +277,7 @@ def build_demo(
     def select_predictor(model_name: str | None, language: str) -> tuple[str, FracturePredictor]:
         # gradio_client sends the dropdown's initial value for callers that omit
         # the model. None or "" selects the default model as well.
-        name = model_name or default_model
+        name = default_model if model_name is None or model_name == "" else model_name
         if not isinstance(name, str) or name not in predictors:
             raise unknown_model_error(str(name), model_names, language)
         return name, predictors[name]

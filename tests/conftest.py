@@ -54,8 +54,9 @@ def write_dicom(path: Path, pixels: np.ndarray, photometric: str, bits_stored: i
     dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
     dataset.Modality = "DX"
     # Colour pixels are (rows, columns, samples). Monochrome ones are (rows, columns) or (frames, rows, columns).
-    dataset.Rows, dataset.Columns = pixels.shape[:2] if photometric == "RGB" else pixels.shape[-2:]
-    dataset.SamplesPerPixel = 3 if photometric == "RGB" else 1
+    colour = photometric in ("RGB", "YBR_FULL")
+    dataset.Rows, dataset.Columns = pixels.shape[:2] if colour else pixels.shape[-2:]
+    dataset.SamplesPerPixel = 3 if colour else 1
     dataset.PhotometricInterpretation = photometric
     dataset.BitsAllocated = pixels.dtype.itemsize * 8
     dataset.BitsStored = bits_stored

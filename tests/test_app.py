@@ -1226,7 +1226,7 @@ def test_unknown_model_error(multi_client, fractured_xray):
     assert "custom-cnn, mobilenet-v2" in message
 
 
-@pytest.mark.parametrize("model_name", [5, [1, 2]])
+@pytest.mark.parametrize("model_name", [5, [1, 2], 0])
 def test_model_name_of_other_type_rejected(multi_client, fractured_xray, model_name):
     with pytest.raises(AppError, match=re.escape(f"Model {model_name} not found")):
         multi_client.predict(handle_file(fractured_xray), model_name, api_name="/predict")

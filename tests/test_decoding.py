@@ -697,3 +697,66 @@ def test_float_image_with_nan_uses_finite_range(tmp_path, gray):
     Image.fromarray(values, mode="F").save(path)
     decoded = load_grayscale(path)
     assert np.array_equal(decoded[1:], gray[1:])
+
+
+def test_colour_dicom_in_ybr_rejected(tmp_path, gray):
+    from pydicom.pixels import convert_color_space
+
+    ybr = convert_color_space(colour_map_of(gray), "RGB", "YBR_FULL")
+    path = write_dicom(tmp_path / "capture.dcm", ybr, "YBR_FULL", bits_stored=8, PlanarConfiguration=0)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "colour"
+
+
+def write_palette_dicom(path: Path, indices: np.ndarray, red, green, blue) -> Path:
+    """Write 8-bit palette indices with 16-bit palette entries, one list per channel."""
+    import pydicom
+
+    write_dicom(path, indices, "PALETTE COLOR", bits_stored=8)
+    dataset = pydicom.dcmread(path)
+    for offset, entries in enumerate((red, green, blue)):
+        # (0028,1101-1103) descriptors and (0028,1201-1203) data, red, green and blue.
+        dataset.add_new((0x0028, 0x1101 + offset), "US", [256, 0, 16])
+        dataset.add_new((0x0028, 0x1201 + offset), "OW", np.asarray(entries, dtype="<u2").tobytes())
+    dataset.save_as(path)
+    return path
+
+
+def test_palette_dicom_decodes_its_gray_palette(tmp_path, gray):
+    ramp = np.arange(256) * 257
+    path = write_palette_dicom(tmp_path / "palette.dcm", gray, ramp, ramp, ramp)
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+def test_palette_dicom_decodes_through_palette(tmp_path, gray):
+    # A reversed palette shows index 0 white: the decoded image is the negative of the indices.
+    ramp = (255 - np.arange(256)) * 257
+    path = write_palette_dicom(tmp_path / "palette.dcm", gray, ramp, ramp, ramp)
+    assert np.array_equal(load_grayscale(path), 255 - gray)
+
+
+def test_palette_dicom_in_colour_rejected(tmp_path, gray):
+    full, zero = np.full(256, 65535), np.zeros(256)
+    path = write_palette_dicom(tmp_path / "red.dcm", gray, full, zero, zero)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "colour"
+
+
+def test_16_bit_rgb_dicom_with_channel_noise_accepted(tmp_path, gray):
+    rng = np.random.default_rng(0)
+    levels = gray.astype(np.int32) * 257
+    channels = [np.clip(levels + rng.integers(-200, 200, levels.shape), 0, 65535) for _ in range(3)]
+    rgb = np.stack(channels, axis=-1).astype(np.uint16)
+    path = write_dicom(tmp_path / "xray.dcm", rgb, "RGB", bits_stored=16, PlanarConfiguration=0)
+    assert load_grayscale(path).shape == gray.shape
+
+
+def test_warm_tinted_radiograph_accepted(tmp_path, gray):
+    # A photograph of film on a warm light box: the gray levels tinted towards yellow.
+    tint = np.array([1.0, 0.85, 0.65])
+    rgb = np.round(gray[..., None] * tint).astype(np.uint8)
+    path = tmp_path / "film-photo.jpg"
+    Image.fromarray(rgb).save(path, quality=90)
+    assert load_grayscale(path).shape == gray.shape

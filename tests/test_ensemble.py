@@ -251,6 +251,15 @@ def test_members_with_other_seed_and_same_split_accepted(fitted, tmp_path):
     assert split["split_seed"] == read_json(fitted / "small" / "training_args.json")["split_seed"]
 
 
+def test_member_from_before_split_seed_with_same_seed_accepted(fitted, tmp_path):
+    arguments = read_json(fitted / "wide" / "training_args.json")
+    legacy = {key: value for key, value in arguments.items() if key != "split_seed"}
+    other = tmp_path / "legacy"
+    other.mkdir()
+    (other / "training_args.json").write_text(json.dumps({**legacy, "seed": arguments["split_seed"]}))
+    assert ensemble_module.shared_split_arguments([fitted / "small", other])["split_seed"] == arguments["split_seed"]
+
+
 def test_member_from_before_split_seed_compared_by_seed(fitted, tmp_path):
     arguments = read_json(fitted / "wide" / "training_args.json")
     legacy = {key: value for key, value in arguments.items() if key != "split_seed"}

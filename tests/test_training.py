@@ -246,6 +246,17 @@ def test_split_seed_defaults_to_seed(tmp_path):
     assert train_module.parse_args(arguments).split_seed == 7
 
 
+def test_resume_of_run_from_before_split_seed_checks_it(tmp_path):
+    output_dir = tmp_path / "model"
+    output_dir.mkdir()
+    # Runs from before --split_seed recorded only --seed, which then chose the split.
+    (output_dir / "training_args.json").write_text(json.dumps({"train_dir": str(XRAY_FOLDER), "seed": 42}))
+    arguments = training_args(XRAY_FOLDER, output_dir, tmp_path / "cache", "--resume_from_checkpoint", "latest",
+                              "--split_seed", "7")  # fmt: skip
+    with pytest.raises(ValueError, match="--split_seed"):
+        train_module.check_resume_options(output_dir, train_module.parse_args(arguments))
+
+
 def test_split_seed_kept_apart_from_seed(tmp_path):
     arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", "--seed", "7", "--split_seed", "42")
     assert train_module.parse_args(arguments).split_seed == 42

@@ -43,7 +43,7 @@ from .data import (
     preprocess_dataset,
     source_name,
 )
-from .lineage import INITIALISATION_FILE, earlier_budget, initialisation_record, split_differences
+from .lineage import INITIALISATION_FILE, earlier_budget, initialisation_record, split_arguments, split_differences
 from .metrics import compute_metrics
 
 logger = get_logger(__name__)
@@ -367,7 +367,9 @@ def check_resume_options(output_dir: Path, args) -> None:
     saved_file = output_dir / "training_args.json"
     if not args.resume_from_checkpoint or not saved_file.is_file():
         return
-    saved = json.loads(saved_file.read_text())
+    # Runs from before --split_seed split with --seed; split_arguments reads it so.
+    saved_arguments = json.loads(saved_file.read_text())
+    saved = {**saved_arguments, **split_arguments(saved_arguments)}
     changed = [name for name in FIXED_ON_RESUME if name in saved and saved[name] != getattr(args, name)]
     if changed:
         raise ValueError(
