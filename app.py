@@ -127,7 +127,7 @@ def _request_language(request: gr.Request | None) -> str:
 
 
 # Seconds a prediction stays in the session for the details that follow it.
-# Generous, because a busy queue can delay the details well past the answer.
+# Generous, because a busy queue can delay the details well past the response.
 PREDICTION_STATE_SECONDS = 600
 
 # Translation key of the message for each `InvalidImageError.reason`.
@@ -417,8 +417,8 @@ def build_demo(
             )
             gr.Markdown(I18N("steps_heading"))
             step_images = _step_image_row(elem_id="prediction-steps")
-            # The stored prediction holds full-size images and is read right after /predict
-            # answers; API clients never read it, so it expires instead of living as long as the server.
+            # The stored prediction contains full-size images and is read right after /predict
+            # returns. API clients never read it, so it expires instead of living as long as the server.
             last_prediction = gr.State(time_to_live=PREDICTION_STATE_SECONDS)
             compared_file = gr.State()
 

@@ -251,7 +251,7 @@ def test_members_with_other_seed_and_same_split_accepted(fitted, tmp_path):
     assert split["split_seed"] == read_json(fitted / "small" / "training_args.json")["split_seed"]
 
 
-def test_member_from_before_split_seed_with_same_seed_accepted(fitted, tmp_path):
+def test_legacy_member_same_seed_accepted(fitted, tmp_path):
     arguments = read_json(fitted / "wide" / "training_args.json")
     legacy = {key: value for key, value in arguments.items() if key != "split_seed"}
     other = tmp_path / "legacy"

@@ -246,7 +246,7 @@ def test_split_seed_defaults_to_seed(tmp_path):
     assert train_module.parse_args(arguments).split_seed == 7
 
 
-def test_resume_of_run_from_before_split_seed_checks_it(tmp_path):
+def test_resume_checks_legacy_split_seed(tmp_path):
     output_dir = tmp_path / "model"
     output_dir.mkdir()
     # Runs from before --split_seed recorded only --seed, which then chose the split.

@@ -367,7 +367,7 @@ def check_resume_options(output_dir: Path, args) -> None:
     saved_file = output_dir / "training_args.json"
     if not args.resume_from_checkpoint or not saved_file.is_file():
         return
-    # Runs from before --split_seed split with --seed; split_arguments reads it so.
+    # Runs from before --split_seed split with --seed, and split_arguments reads it so.
     saved_arguments = json.loads(saved_file.read_text())
     saved = {**saved_arguments, **split_arguments(saved_arguments)}
     changed = [name for name in FIXED_ON_RESUME if name in saved and saved[name] != getattr(args, name)]
