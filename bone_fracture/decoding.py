@@ -38,6 +38,8 @@ MIN_GRAY_LEVEL_STD = 2.0
 # COLOUR_CHROMA gray levels) is a photograph or a drawing, not an X-ray. Every
 # RGB radiograph of both training sets has no such pixel, and a warm tint, as
 # in a photograph of film on a light box, stays under the limit.
+# NOTE: both limits are estimates, checked on the training sets and on
+# constructed images only, not on real phone photographs of film.
 COLOUR_CHROMA = 64
 MAX_COLOURED_FRACTION = 0.25
 
@@ -112,21 +114,23 @@ def _check_colour(rgb: np.ndarray, name: str, full_scale: int = 255) -> None:
     coloured = float((chroma > COLOUR_CHROMA).mean())
     if coloured > MAX_COLOURED_FRACTION:
         raise InvalidImageError(
-            f"{name} is a colour image ({coloured:.0%} of its pixels are clearly coloured); "
-            "radiographs are grayscale.",
+            f"{name} is a colour image ({coloured:.0%} of its pixels are clearly coloured), "
+            "but radiographs are grayscale.",
             reason="colour",
         )
 
 
 def _check_inflated_size(data: bytes, name: str) -> None:
     """Raise `InvalidImageError` when a deflated DICOM inflates past MAX_INFLATED_DICOM_BYTES."""
-    from pydicom.filereader import _read_file_meta_info, read_preamble
-
     stream = io.BytesIO(data)
     try:
+        # NOTE: _read_file_meta_info is private to pydicom (checked with 3.0.2, pinned in
+        # requirements.txt). Where a later version breaks it, this check is skipped, not the file.
+        from pydicom.filereader import _read_file_meta_info, read_preamble
+
         read_preamble(stream, True)
         file_meta = _read_file_meta_info(stream)
-    except Exception:  # pydicom raises many types for broken files; dcmread reports them
+    except Exception:  # pydicom raises many types for broken files, and dcmread reports them
         return
     if file_meta.get("TransferSyntaxUID") != _DEFLATED_TRANSFER_SYNTAX:
         return
@@ -196,8 +200,8 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             full_scale = 2 ** int(dataset.RedPaletteColorLookupTableDescriptor[2]) - 1
             pixels = apply_color_lut(pixels, dataset)
         if pixels.ndim == 3:
-            # Colour DICOM (secondary capture; pydicom turns YBR into RGB): radiographs only,
-            # then average the channels.
+            # Colour DICOM (secondary capture, with YBR already turned into RGB by pydicom):
+            # reject colour pictures, then average the channels.
             _check_colour(pixels[::4, ::4], name, full_scale)
             pixels = pixels.mean(axis=-1)
         # Rescale slope and intercept, or a modality LUT, map stored values to physical ones.
@@ -245,7 +249,7 @@ def _set_transfer_syntax(dataset, name: str) -> None:
 
 
 def _check_native_length(dataset, num_frames: int, name: str) -> None:
-    """Raise `InvalidImageError` when uncompressed pixel data holds a whole frame more than the header describes.
+    """Raise `InvalidImageError` when uncompressed pixel data contains a whole frame more than the header describes.
 
     That is what a wrong Bits Allocated or Number of Frames looks like, and the
     image decoded from such a header is garbled. A few bytes of padding pass.
