@@ -7,7 +7,7 @@ import pytest
 from conftest import XRAY_FOLDER
 from scipy import stats
 
-from train import cross_validate
+from train import cross_validate, export_cv
 from train.data import grouped_fold_split, load_radiographs
 
 NUM_FOLDS = 2
@@ -156,3 +156,60 @@ def test_several_data_dirs_forwarded():
 def test_summary_names_sources(cv_run):
     _, _, results = cv_run
     assert results["sources"] == ["xray_folder"]
+
+
+@pytest.fixture
+def partial_export(cv_run, tmp_path):
+    """An export of the finished run with its summary and second fold removed, as if stopped after fold 0."""
+    output_dir, _, _ = cv_run
+    export_dir = tmp_path / "export"
+    export_cv.main([str(output_dir), str(export_dir)])
+    (export_dir / "cv_results.json").unlink()
+    for path in (export_dir / "fold_1").iterdir():
+        path.unlink()
+    (export_dir / "fold_1").rmdir()
+    return export_dir
+
+
+@pytest.mark.slow
+def test_export_copies_no_weights(cv_run, tmp_path):
+    output_dir, _, _ = cv_run
+    export_cv.main([str(output_dir), str(tmp_path / "export")])
+    assert sorted(path.suffix for path in (tmp_path / "export").rglob("*") if path.is_file()) == [".json"] * 11
+
+
+@pytest.mark.slow
+def test_export_keeps_summary(cv_run, tmp_path):
+    output_dir, _, results = cv_run
+    export_cv.main([str(output_dir), str(tmp_path / "export")])
+    assert json.loads((tmp_path / "export" / "cv_results.json").read_text()) == json.loads(json.dumps(results))
+
+
+@pytest.mark.slow
+def test_export_resumes_after_scored_fold(cv_run, partial_export, monkeypatch):
+    """A rerun on the restored export trains only the missing fold."""
+    _, arguments, _ = cv_run
+    started = []
+    monkeypatch.setattr(cross_validate.subprocess, "run", lambda command, check: started.append(command))
+    output_index = arguments.index("--output_dir") + 1
+    resumed = [*arguments[:output_index], str(partial_export), *arguments[output_index + 1 :]]
+    with pytest.raises(FileNotFoundError):
+        cross_validate.main(resumed)
+    assert [command[command.index("--fold_index") + 1] for command in started] == ["1"]
+
+
+@pytest.mark.slow
+def test_export_summary_matches_run(cv_run, tmp_path):
+    """The summary rebuilt from an export equals the one from the run."""
+    output_dir, arguments, results = cv_run
+    export_dir = tmp_path / output_dir.name
+    export_cv.main([str(output_dir), str(export_dir)])
+    (export_dir / "cv_results.json").unlink()
+    output_index = arguments.index("--output_dir") + 1
+    rebuilt = cross_validate.main([*arguments[:output_index], str(export_dir), *arguments[output_index + 1 :]])
+    assert json.loads(json.dumps(rebuilt)) == json.loads(json.dumps(results))
+
+
+def test_export_missing_run_rejected(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        export_cv.main([str(tmp_path / "missing"), str(tmp_path / "export")])
