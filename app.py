@@ -19,6 +19,7 @@ HF_HUB_DISABLE_TELEMETRY turns them on.
 import html
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
+import gradio.utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
 from huggingface_hub.errors import HFValidationError  # noqa: E402
@@ -75,7 +77,9 @@ SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
 RUNS_DIR = APP_DIR / "results" / "runs"
 CV_DIR = APP_DIR / "results" / "cv"
 # Uploads are medical data: every hour, delete the cached files older than an
-# hour (frequency, age in seconds). Gradio also clears the cache on restart.
+# hour (frequency, age in seconds). Gradio deletes this process's files when
+# the server stops cleanly, but not after a crash or a kill, so `main` also
+# deletes stale files left in the upload folder before it starts.
 UPLOAD_CACHE_SECONDS = (3600, 3600)
 # Classify, Compare and the clearing on a new upload share one queue slot, so
 # a clearing that starts before a result cannot finish after it and erase it.
@@ -160,6 +164,8 @@ def upload_error(file_path: str | None, error: InvalidImageError | None, languag
         }
         key = ERROR_TEXT_KEYS.get(getattr(error, "reason", None), "error_unreadable_file")
         message = text[key].format(**fields)
+    # NOTE: the browser's pop-up in Gradio 6.31 heads every error with the untranslated word
+    # "Error" and ignores the title; gradio_client receives the title as `AppError.title`.
     return gr.Error(message, title=text["error_title"], print_exception=False)
 
 
@@ -519,6 +525,28 @@ def build_demo(
     return demo
 
 
+def delete_stale_uploads(folder: Path, max_age_seconds: float) -> int:
+    """Delete the files under `folder` last modified more than `max_age_seconds` ago; return how many.
+
+    Empty subfolders go too. Files that vanish or cannot be deleted meanwhile
+    are skipped, so another server sharing the folder cannot stop this one.
+    """
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - max_age_seconds
+    deleted = 0
+    for path in sorted(folder.rglob("*"), key=lambda path: len(path.parts), reverse=True):
+        try:
+            if path.is_dir():
+                path.rmdir()  # only succeeds when empty
+            elif path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted += 1
+        except OSError:
+            continue
+    return deleted
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request Gradio makes to itself at INFO.
@@ -528,7 +556,9 @@ def main() -> None:
     try:
         default_model_dir, default_model_name = resolve_default_model() or (None, None)
         predictors, default_model = load_models(models_dir, default_model_dir, default_model_name)
-    except FileNotFoundError as error:
+    # A model folder the user named can fail in transformers, safetensors or the
+    # model's own code, with varied error types (OSError, ValueError, SafetensorError...).
+    except Exception as error:
         logger.error("Cannot start the app: %s", error)
         raise SystemExit(1) from error
     logger.info("Loaded %d models (%s); default: %s", len(predictors), ", ".join(predictors), default_model)
@@ -545,6 +575,11 @@ def main() -> None:
         "Found %d evaluation rows and %d models with plots under %s, and %d cross-validation rows there and under %s",
         len(eval_rows), len(plots), models_dir, len(cv_rows), CV_DIR,
     )  # fmt: skip
+
+    # NOTE: get_upload_folder is Gradio's own helper (gradio 6.31, pinned): GRADIO_TEMP_DIR or <tmp>/gradio.
+    upload_folder = Path(gradio_utils.get_upload_folder())
+    deleted = delete_stale_uploads(upload_folder, UPLOAD_CACHE_SECONDS[1])
+    logger.info("Deleted %d cached files older than %d s from %s", deleted, UPLOAD_CACHE_SECONDS[1], upload_folder)
 
     demo = build_demo(predictors, default_model, plots, reliability)
     # server_name and server_port stay unset, so GRADIO_SERVER_NAME and

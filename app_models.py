@@ -82,9 +82,10 @@ def load_models(
     Without `default_model_dir`, the default is the model with the best
     validation ROC-AUC (see `choose_default_model`). With it, that folder is
     the default, and it is loaded as well if it lies outside `models_dir`,
-    named `default_model_name` or else after the folder. Raises `RuntimeError`
-    when no model loads, and lets errors from loading `default_model_dir`
-    propagate, because it was requested by name.
+    named `default_model_name` or else after the folder. Raises
+    `FileNotFoundError` when `models_dir` does not exist and `RuntimeError`
+    when no model loads from it, and lets errors from loading
+    `default_model_dir` propagate, because it was requested by name.
     """
     predictors = load_predictors(models_dir)
 
@@ -102,6 +103,11 @@ def load_models(
         predictors[name] = load_predictor(default_model_dir)
         return dict(sorted(predictors.items())), name
 
+    if not predictors and not models_dir.is_dir():
+        raise FileNotFoundError(
+            f"Models folder {models_dir} not found. Set FRACTURE_MODELS_DIR to a folder of trained models, "
+            "or FRACTURE_MODEL_DIR to one model folder or Hub repo id."
+        )
     if not predictors:
         raise RuntimeError(
             f"No model could be loaded from {models_dir}. Expected subfolders written by save_pretrained "

@@ -172,14 +172,15 @@ UI_TEXT = {
         "column_inference_ms": "Inference time (ms)",
         "cv_heading": "### Cross-validation",
         "cv_intro": (
-            "Grouped k-fold cross-validation, read from each model folder's `cv_results.json`. All images "
+            "Grouped k-fold cross-validation, read from `cv_results.json` in the model folders and under "
+            "`results/cv/`. All images "
             "of one radiograph stay in the same fold. Each metric is the mean over folds, and the brackets "
             "give its 95% confidence interval over folds. At radiograph level, a radiograph's fracture "
             "probability is the mean over its images."
         ),
         "no_cv_results": (
-            "No cross-validation results yet. A model appears here once its folder contains "
-            "`cv_results.json`."
+            "No cross-validation results yet. A run appears here once its folder, beside the models or under "
+            "`results/cv/`, contains `cv_results.json`."
         ),
         "column_level": "Level",
         "level_image": "per image",
@@ -382,14 +383,14 @@ UI_TEXT = {
         "column_inference_ms": "Waktu inferensi (ms)",
         "cv_heading": "### Validasi silang",
         "cv_intro": (
-            "Validasi silang k-fold berkelompok, dibaca dari berkas `cv_results.json` di setiap folder "
-            "model. Semua citra dari satu radiograf berada di fold yang sama. Setiap metrik adalah rata-rata "
+            "Validasi silang k-fold berkelompok, dibaca dari berkas `cv_results.json` di folder model dan "
+            "di bawah `results/cv/`. Semua citra dari satu radiograf berada di fold yang sama. Setiap metrik adalah rata-rata "
             "antar-fold, dan tanda kurung memuat interval kepercayaan 95% antar-fold. Pada tingkat radiograf, "
             "probabilitas fraktur sebuah radiograf adalah rata-rata dari citra-citranya."
         ),
         "no_cv_results": (
-            "Belum ada hasil validasi silang. Sebuah model muncul di sini setelah foldernya berisi "
-            "`cv_results.json`."
+            "Belum ada hasil validasi silang. Sebuah run muncul di sini setelah foldernya, di samping model "
+            "atau di bawah `results/cv/`, berisi `cv_results.json`."
         ),
         "column_level": "Tingkat",
         "level_image": "per citra",

@@ -167,9 +167,14 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             raise InvalidImageError(
                 f"{name} is a DICOM image whose pixel data is missing or cut off.", reason="damaged"
             )
-        if force and "SOPClassUID" not in dataset:
-            # Without the preamble, pydicom reads almost any bytes as a few data elements.
-            raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.")
+        if "SOPClassUID" not in dataset:
+            # Every DICOM object names its SOP class. Without the preamble, pydicom reads almost any
+            # bytes as a few data elements; behind a preamble, such bytes are a damaged file.
+            if force:
+                raise InvalidImageError(f"{name} is not a JPEG, PNG or DICOM image.")
+            raise InvalidImageError(
+                f"{name} starts like a DICOM file, but its data elements cannot be read.", reason="damaged"
+            )
         raise InvalidImageError(
             f"{name} is a DICOM file without pixel data (a report or another document), not an image.",
             reason="no_pixel_data",
@@ -177,6 +182,12 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
 
     # Check the size before decoding, which allocates the frame.
     rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
+    if rows * columns > MAX_IMAGE_PIXELS and _native_data_too_short(dataset):
+        raise InvalidImageError(
+            f"{name} is damaged: its header gives {columns}x{rows} pixels, but its uncompressed pixel data "
+            "is shorter than one frame of that size.",
+            reason="damaged",
+        )
     if rows * columns > MAX_IMAGE_PIXELS:
         raise InvalidImageError(
             f"{name} has {columns}x{rows} pixels, more than the {MAX_IMAGE_PIXELS:,} accepted. "
@@ -248,17 +259,33 @@ def _set_transfer_syntax(dataset, name: str) -> None:
         dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little_endian else ExplicitVRBigEndian
 
 
+def _native_frame_bytes(dataset) -> int | None:
+    """Return the byte size of one uncompressed frame from the header.
+
+    None when Rows, Columns or Bits Allocated is missing.
+    """
+    if not all(keyword in dataset for keyword in ("Rows", "Columns", "BitsAllocated")):
+        return None  # pydicom names the missing element when it decodes
+    samples = int(dataset.get("SamplesPerPixel") or 1)
+    frame_bits = int(dataset.Rows) * int(dataset.Columns) * samples * int(dataset.BitsAllocated)
+    return (frame_bits + 7) // 8
+
+
+def _native_data_too_short(dataset) -> bool:
+    """Tell whether uncompressed pixel data is shorter than one frame of the size in the header."""
+    if dataset["PixelData"].is_undefined_length:
+        return False  # compressed data: its length does not give the frame size
+    frame_bytes = _native_frame_bytes(dataset)
+    return frame_bytes is not None and len(dataset.PixelData) < frame_bytes
+
+
 def _check_native_length(dataset, num_frames: int, name: str) -> None:
     """Raise `InvalidImageError` when uncompressed pixel data contains a whole frame more than the header describes.
 
     That is what a wrong Bits Allocated or Number of Frames looks like, and the
     image decoded from such a header is garbled. A few bytes of padding pass.
     """
-    if not all(keyword in dataset for keyword in ("Rows", "Columns", "BitsAllocated")):
-        return  # pydicom names the missing element when it decodes
-    samples = int(dataset.get("SamplesPerPixel") or 1)
-    frame_bits = int(dataset.Rows) * int(dataset.Columns) * samples * int(dataset.BitsAllocated)
-    frame_bytes = (frame_bits + 7) // 8
+    frame_bytes = _native_frame_bytes(dataset)
     if frame_bytes and len(dataset.PixelData) >= (num_frames + 1) * frame_bytes:
         raise InvalidImageError(
             f"{name} has {len(dataset.PixelData):,} bytes of pixel data, but its Rows, Columns, Bits Allocated, "

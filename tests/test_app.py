@@ -16,6 +16,7 @@ import shutil
 import string
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -162,6 +163,103 @@ def test_main_stops_on_missing_repo(monkeypatch, caplog):
 
     assert exit_info.value.code == 1
     assert "Model example-org/no-such-model is neither a local folder nor in the Hub cache" in caplog.text
+
+
+def run_main_expecting_exit(caplog) -> int:
+    with caplog.at_level(logging.ERROR, logger=app.logger.name), pytest.raises(SystemExit) as exit_info:
+        app.main()
+    return exit_info.value.code
+
+
+def test_main_stops_on_missing_models_dir(monkeypatch, caplog, tmp_path):
+    monkeypatch.delenv("FRACTURE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("FRACTURE_MODELS_DIR", str(tmp_path / "no-such-folder"))
+
+    assert run_main_expecting_exit(caplog) == 1
+    assert f"Models folder {tmp_path / 'no-such-folder'} not found" in caplog.text
+
+
+def test_main_stops_on_empty_models_dir(monkeypatch, caplog, tmp_path):
+    monkeypatch.delenv("FRACTURE_MODEL_DIR", raising=False)
+    monkeypatch.setenv("FRACTURE_MODELS_DIR", str(tmp_path))
+
+    assert run_main_expecting_exit(caplog) == 1
+    assert f"No model could be loaded from {tmp_path}" in caplog.text
+
+
+def test_main_stops_on_broken_default_model(monkeypatch, caplog, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    monkeypatch.setenv("FRACTURE_MODELS_DIR", str(tmp_path / "served"))
+    monkeypatch.setenv("FRACTURE_MODEL_DIR", str(broken))
+
+    assert run_main_expecting_exit(caplog) == 1
+    assert "Cannot start the app" in caplog.text
+
+
+def test_main_stops_on_default_model_name_clash(monkeypatch, caplog, tmp_path):
+    shutil.copytree(app.MODELS_DIR / "custom-cnn", tmp_path / "served" / "custom-cnn")
+    shutil.copytree(app.MODELS_DIR / "custom-cnn", tmp_path / "other" / "custom-cnn")
+    monkeypatch.setenv("FRACTURE_MODELS_DIR", str(tmp_path / "served"))
+    monkeypatch.setenv("FRACTURE_MODEL_DIR", str(tmp_path / "other" / "custom-cnn"))
+
+    assert run_main_expecting_exit(caplog) == 1
+    assert "has the same folder name as" in caplog.text
+
+
+class StopBeforeLaunch(Exception):
+    pass
+
+
+def stop_before_launch(*args):
+    raise StopBeforeLaunch
+
+
+@pytest.fixture
+def upload_folder(tmp_path):
+    """Gradio's layout, one folder per upload: one two hours old, one fresh."""
+    old_upload = tmp_path / "gradio" / "a1" / "old.jpg"
+    new_upload = tmp_path / "gradio" / "b2" / "new.jpg"
+    for path in (old_upload, new_upload):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"radiograph")
+    two_hours_ago = time.time() - 7200
+    os.utime(old_upload, (two_hours_ago, two_hours_ago))
+    return tmp_path / "gradio"
+
+
+def test_stale_uploads_counted(upload_folder):
+    assert app.delete_stale_uploads(upload_folder, 3600) == 1
+
+
+def test_stale_upload_deleted(upload_folder):
+    app.delete_stale_uploads(upload_folder, 3600)
+
+    assert not (upload_folder / "a1").exists()
+
+
+def test_fresh_upload_kept(upload_folder):
+    app.delete_stale_uploads(upload_folder, 3600)
+
+    assert (upload_folder / "b2" / "new.jpg").read_bytes() == b"radiograph"
+
+
+def test_stale_uploads_missing_folder(tmp_path):
+    assert app.delete_stale_uploads(tmp_path / "no-such-folder", 3600) == 0
+
+
+def test_main_deletes_stale_uploads(monkeypatch, upload_folder):
+    """A real start of the app, stopped where it would launch the server."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(upload_folder))
+    monkeypatch.setenv("FRACTURE_MODELS_DIR", str(app.MODELS_DIR))
+    monkeypatch.setenv("FRACTURE_MODEL_DIR", str(app.MODELS_DIR / "custom-cnn"))
+    monkeypatch.setattr(app, "build_demo", stop_before_launch)
+
+    with pytest.raises(StopBeforeLaunch):
+        app.main()
+
+    assert not (upload_folder / "a1" / "old.jpg").exists()
 
 
 def test_eval_results_absent(tmp_path):

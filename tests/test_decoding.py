@@ -658,6 +658,36 @@ def test_dicom_without_pixel_data_or_rows(tmp_path, gray):
     assert raised.value.reason == "no_pixel_data"
 
 
+def test_dicom_preamble_with_garbage_damaged(tmp_path):
+    path = tmp_path / "garbage.dcm"
+    path.write_bytes(b"\0" * 128 + b"DICM" + np.random.default_rng(0).bytes(4096))
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+def test_dicom_huge_header_short_data_damaged(tmp_path, gray):
+    """A header claiming 60000x60000 pixels over one small frame is damaged, not too large."""
+    import pydicom
+
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    dataset = pydicom.dcmread(path)
+    dataset.Rows = dataset.Columns = 60000
+    dataset.save_as(path)
+    with pytest.raises(InvalidImageError, match="header gives 60000x60000 pixels") as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+def test_dicom_huge_header_full_data_too_large(monkeypatch, tmp_path, gray):
+    """Pixel data that does fill the claimed size is refused as too large."""
+    monkeypatch.setattr(decoding, "MAX_IMAGE_PIXELS", gray.size - 1)
+    path = write_dicom(tmp_path / "xray.dcm", gray, "MONOCHROME2", bits_stored=8)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "too_large"
+
+
 def colour_map_of(gray: np.ndarray) -> np.ndarray:
     """The radiograph painted with a colour map, as a heatmap screenshot shows it (RGB)."""
     import cv2
