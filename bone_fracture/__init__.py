@@ -2,7 +2,9 @@
 
 Decoding, preprocessing, labels, model definitions and inference, shared by
 the Gradio app and the training scripts. Importing the package registers the
-custom CNN and its image processor with the `transformers` Auto classes.
+custom CNN with `AutoConfig` and `AutoModelForImageClassification`. The image
+processor is not registered with `AutoImageProcessor`, which accepts only
+`BaseImageProcessor` subclasses: load it with `XrayImageProcessor.from_pretrained`.
 """
 
 from .decoding import InvalidImageError, load_grayscale

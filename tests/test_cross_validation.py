@@ -1,6 +1,7 @@
 """Grouped k-fold cross-validation: fold assignment, the fold runs and their summary."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -213,3 +214,33 @@ def test_export_summary_matches_run(cv_run, tmp_path):
 def test_export_missing_run_rejected(tmp_path):
     with pytest.raises(FileNotFoundError):
         export_cv.main([str(tmp_path / "missing"), str(tmp_path / "export")])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "own_options, train_options",
+    [
+        (["--num_folds", str(NUM_FOLDS + 1)], []),
+        ([], ["--model_type", "mobilenet_v2"]),
+        ([], ["--learning_rate", "0.01"]),
+    ],
+)
+def test_rerun_with_other_options_rejected(cv_run, own_options, train_options):
+    """Scored folds are not mixed with folds of another split or recipe."""
+    output_dir, _, _ = cv_run
+    arguments = ["--data_dir", str(XRAY_FOLDER), "--output_dir", str(output_dir), "--num_folds", str(NUM_FOLDS),
+                 *own_options, "--", *FAST_TRAINING, *train_options]  # fmt: skip
+    with pytest.raises(ValueError, match="scored with other options"):
+        cross_validate.main(arguments)
+
+
+@pytest.mark.slow
+def test_rerun_with_moved_data_accepted(cv_run, tmp_path, monkeypatch):
+    """The same data under another parent folder, as on another machine, passes the check."""
+    output_dir, arguments, _ = cv_run
+    moved = tmp_path / XRAY_FOLDER.name
+    shutil.copytree(XRAY_FOLDER, moved)
+    monkeypatch.setattr(cross_validate.subprocess, "run", lambda command, check: pytest.fail("a fold was retrained"))
+    data_index = arguments.index("--data_dir") + 1
+    results = cross_validate.main([*arguments[:data_index], str(moved), *arguments[data_index + 1 :]])
+    assert results["num_folds"] == NUM_FOLDS

@@ -21,6 +21,11 @@ def two_process_run(tmp_path_factory):
     backend, and the script then trains on the CPU.
     """
     root = tmp_path_factory.mktemp("two-processes")
+    completed = launch_two_processes(root, PER_DEVICE_BATCH)
+    return root, completed.stderr
+
+
+def launch_two_processes(root, per_device_batch: int) -> subprocess.CompletedProcess:
     command = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
@@ -28,12 +33,27 @@ def two_process_run(tmp_path_factory):
         "-m", "train.train",
         "--train_dir", str(XRAY_FOLDER), "--output_dir", str(root / "model"), "--cache_dir", str(root / "cache"),
         "--max_train_steps", "2", "--holdout_fraction", "0.45", "--image_size", "64",
-        "--per_device_train_batch_size", str(PER_DEVICE_BATCH), "--mixed_precision", "no",
+        "--per_device_train_batch_size", str(per_device_batch), "--mixed_precision", "no",
         "--num_folds", "2", "--fold_index", "0", "--seed", "42",
     ]  # fmt: skip
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return root, completed.stderr
+    return completed
+
+
+@pytest.mark.slow
+def test_two_processes_train_on_data_under_one_batch(tmp_path):
+    """A training side between one per-device batch and one global batch still gives each epoch a step.
+
+    Dropping the last partial batch would leave one full batch for two processes.
+    """
+    dataset = load_radiographs(str(XRAY_FOLDER), cache_dir=str(tmp_path / "cache"))
+    development, _ = grouped_fold_split(dataset, 2, 0, seed=42)
+    training_side, _ = grouped_holdout_split(development, 0.45, seed=42)
+    assert len(training_side) >= 3
+    launch_two_processes(tmp_path, per_device_batch=len(training_side) - 1)
+    log = json.loads((tmp_path / "model" / "training_log.json").read_text())
+    assert [record["step"] for record in log] == [1, 2]
 
 
 @pytest.fixture(scope="module")

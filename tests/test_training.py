@@ -326,6 +326,80 @@ def test_resume_writes_new_checkpoint(resumed_run):
     assert second["checkpoints"] == ["epoch_2"]
 
 
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def interrupted_and_whole_runs(tmp_path_factory):
+    """Two epochs of several steps each: once whole, once cut off in epoch 1 and resumed from epoch 0's checkpoint."""
+    root = tmp_path_factory.mktemp("interrupted")
+    logs = {}
+    for name in ("whole", "interrupted"):
+        arguments = training_args(XRAY_FOLDER, root / name, root / "cache", "--num_train_epochs", "2")
+        if name == "interrupted":
+            calls = []
+            original = train_module.holdout_metrics
+
+            def fail_in_second_epoch(*args, **kwargs):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise Interrupted
+                return original(*args, **kwargs)
+
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                monkeypatch.setattr(train_module, "holdout_metrics", fail_in_second_epoch)
+                with pytest.raises(Interrupted):
+                    train_main(arguments)
+            arguments = [*arguments, "--resume_from_checkpoint", "latest"]
+        train_main(arguments)
+        logs[name] = read_json(root / name / "training_log.json")
+    return logs
+
+
+@pytest.mark.slow
+def test_resumed_epoch_has_several_steps(interrupted_and_whole_runs):
+    """Several batches per epoch, so the sampler's order matters to the loss."""
+    log = interrupted_and_whole_runs["whole"]
+    assert log[1]["step"] - log[0]["step"] > 1
+
+
+@pytest.mark.slow
+def test_resume_reproduces_whole_run(interrupted_and_whole_runs):
+    whole, resumed = (interrupted_and_whole_runs[name][1]["train_loss"] for name in ("whole", "interrupted"))
+    assert resumed == pytest.approx(whole, rel=1e-5)
+
+
+def test_latest_checkpoint_skips_cut_off_save(tmp_path):
+    for epoch in (0, 1):
+        (tmp_path / "checkpoints" / f"epoch_{epoch}").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "epoch_0" / train_module.TRAINING_STATE_FILE).write_text("{}")
+    assert train_module.find_latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "epoch_0"
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--max_train_steps", "0"),
+        ("--max_train_steps", "-1"),
+        ("--num_train_epochs", "0"),
+        ("--per_device_train_batch_size", "0"),
+        ("--per_device_eval_batch_size", "0"),
+        ("--gradient_accumulation_steps", "0"),
+        ("--image_size", "0"),
+        ("--learning_rate", "-1"),
+        ("--learning_rate", "nan"),
+        ("--warmup_ratio", "1"),
+        ("--holdout_fraction", "0"),
+    ],
+)
+def test_invalid_training_option_rejected(tmp_path, capsys, option, value):
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", option, value)
+    with pytest.raises(SystemExit):
+        train_module.parse_args(arguments)
+    assert option in capsys.readouterr().err
+
+
 def test_resume_without_checkpoint_fails(tmp_path):
     arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache")
     with pytest.raises(FileNotFoundError, match="No checkpoint found for --resume_from_checkpoint latest"):

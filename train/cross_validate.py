@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from . import train as train_module
 from .metrics import (
     INTERVAL_METRICS,
     bootstrap_intervals,
@@ -61,15 +62,37 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_args(own), forwarded
 
 
+# Training options that may differ between the runs of one cross-validation.
+FREE_FOLD_OPTIONS = {"output_dir", "cache_dir", "resume_from_checkpoint", "preprocessing_num_workers", "report_to"}
+
+
+def check_scored_fold(fold_dir: Path, train_arguments: list[str]) -> None:
+    """Raise ValueError when a scored fold was trained with other options than this run passes.
+
+    Data sources are compared by folder name, so a fold exported on one machine
+    can be restored on another with the data elsewhere.
+    """
+    saved_file = fold_dir / "training_args.json"
+    if not saved_file.is_file():
+        raise ValueError(f"{fold_dir} has test predictions but no training_args.json, so its options are unknown.")
+    saved = json.loads(saved_file.read_text())
+    wanted = vars(train_module.parse_args(train_arguments))
+    for arguments in (saved, wanted):
+        arguments["train_dir"] = [Path(str(source).rstrip("/")).name for source in arguments["train_dir"]]
+    # Options added after the fold ran are missing from its record and are not compared.
+    changed = sorted(name for name in saved.keys() & wanted.keys() - FREE_FOLD_OPTIONS if saved[name] != wanted[name])
+    if changed:
+        details = "; ".join(f"--{name} {saved[name]!r} there, {wanted[name]!r} now" for name in changed)
+        raise ValueError(
+            f"{fold_dir} was scored with other options than this run passes ({details}). Rerun with the "
+            "fold's options, or give this cross-validation another --output_dir."
+        )
+
+
 def run_fold(args, fold_index: int, forwarded: list[str]) -> Path:
     """Train and score one fold unless its predictions exist; return the fold folder."""
     fold_dir = Path(args.output_dir) / f"fold_{fold_index}"
-    if (fold_dir / TEST_PREDICTIONS_FILE).is_file():
-        logger.info("Fold %d already scored; skipping", fold_index)
-        return fold_dir
-
-    command = [
-        *shlex.split(args.launcher), "train.train",
+    train_arguments = [
         "--train_dir", *args.data_dir,
         "--output_dir", str(fold_dir),
         "--num_folds", str(args.num_folds),
@@ -77,6 +100,12 @@ def run_fold(args, fold_index: int, forwarded: list[str]) -> Path:
         "--seed", str(args.seed),
         *forwarded,
     ]  # fmt: skip
+    if (fold_dir / TEST_PREDICTIONS_FILE).is_file():
+        check_scored_fold(fold_dir, train_arguments)
+        logger.info("Fold %d already scored; skipping", fold_index)
+        return fold_dir
+
+    command = [*shlex.split(args.launcher), "train.train", *train_arguments]
     if any((fold_dir / CHECKPOINTS_DIR).glob("epoch_*")):
         command += ["--resume_from_checkpoint", "latest"]
     logger.info("Fold %d: %s", fold_index, shlex.join(command))

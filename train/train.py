@@ -51,6 +51,8 @@ logger = get_logger(__name__)
 CHECKPOINTS_DIR = "checkpoints"
 TRAINING_STATE_FILE = "training_state.json"
 TEST_PREDICTIONS_FILE = "test_predictions.json"
+# ResNet50 and MobileNetV2 halve the input five times, to 1x1 at 32 pixels.
+MIN_IMAGE_SIZE = 32
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -153,8 +155,20 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"--{option} needs one value per --train_dir source ({len(args.train_dir)}), got {len(values)}.")
     if args.source_weights is not None and (min(args.source_weights) < 0 or sum(args.source_weights) <= 0):
         parser.error("--source_weights must be non-negative with a positive sum.")
-    if args.epoch_repeats < 1:
-        parser.error(f"--epoch_repeats must be at least 1, got {args.epoch_repeats}.")
+    for option in ("epoch_repeats", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+                   "gradient_accumulation_steps"):  # fmt: skip
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be at least 1, got {getattr(args, option)}.")
+    if args.max_train_steps is not None and args.max_train_steps < 1:
+        parser.error(f"--max_train_steps must be at least 1, or left out to train --num_train_epochs; got {args.max_train_steps}.")
+    if args.image_size < MIN_IMAGE_SIZE:
+        parser.error(f"--image_size must be at least {MIN_IMAGE_SIZE} pixels, got {args.image_size}.")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        parser.error(f"--learning_rate must be a positive number, got {args.learning_rate}.")
+    if not 0 <= args.warmup_ratio < 1:
+        parser.error(f"--warmup_ratio must be in [0, 1), got {args.warmup_ratio}.")
+    if not 0 < args.holdout_fraction < 1:
+        parser.error(f"--holdout_fraction must be between 0 and 1, got {args.holdout_fraction}.")
     for option in ("brightness_range", "contrast_range", "gamma_range"):
         value = getattr(args, option)
         if not (math.isfinite(value) and value >= 0):
@@ -351,7 +365,16 @@ def record_initialisation(output_dir: Path, args) -> None:
 
 
 def find_latest_checkpoint(output_dir: Path) -> Path | None:
-    checkpoints = sorted((output_dir / CHECKPOINTS_DIR).glob("epoch_*"), key=lambda path: int(path.name.split("_")[1]))
+    """Return the newest complete checkpoint folder, or None.
+
+    The training state file is written after Accelerate's files, so a folder
+    without it was cut off while saving. The previous checkpoint is deleted
+    only after that file exists.
+    """
+    checkpoints = sorted(
+        (path for path in (output_dir / CHECKPOINTS_DIR).glob("epoch_*") if (path / TRAINING_STATE_FILE).is_file()),
+        key=lambda path: int(path.name.split("_")[1]),
+    )
     return checkpoints[-1] if checkpoints else None
 
 
@@ -448,7 +471,8 @@ def main(argv=None):
         batch_size=args.per_device_train_batch_size,
         sampler=sampler,
         collate_fn=collate,
-        drop_last=len(train_data) * args.epoch_repeats > args.per_device_train_batch_size,
+        # Keep a partial batch when the data fill no global batch, or no process would get a step.
+        drop_last=len(train_data) * args.epoch_repeats > args.per_device_train_batch_size * accelerator.num_processes,
     )
     holdout_loader = DataLoader(
         holdout_split.with_format("torch", columns=columns),
@@ -476,6 +500,11 @@ def main(argv=None):
     model, optimizer, train_loader, holdout_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, holdout_loader, scheduler
     )
+    if len(train_loader) == 0:
+        raise ValueError(
+            f"The training side contains {len(train_data)} images, too few for one batch on each of "
+            f"{accelerator.num_processes} processes. Lower --per_device_train_batch_size."
+        )
 
     if args.report_to != "none":
         accelerator.init_trackers("train", config={k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))})
@@ -525,6 +554,8 @@ def main(argv=None):
         model.train()
         # One generator per epoch and process, so a resumed run augments as an uninterrupted one.
         augment_generator = torch.Generator().manual_seed(args.seed * 1000 + epoch * 16 + accelerator.process_index)
+        # The sampler's order, too, depends on the seed and the epoch only, so a resume draws the same batches.
+        generator.manual_seed(args.seed * 1000 + epoch)
         train_loader.set_epoch(epoch)
         epoch_loss, epoch_batches, epoch_start = 0.0, 0, time.perf_counter()
 
