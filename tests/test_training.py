@@ -15,6 +15,8 @@ import torch
 from conftest import XRAY_FOLDER
 
 from bone_fracture import LABELS, FracturePredictor, XrayImageProcessor
+from train import data as data_module
+from train import publish as publish_module
 from train import train as train_module
 from train.augment import AugmentationConfig, augment_batch
 from train.data import (
@@ -398,6 +400,30 @@ def test_invalid_training_option_rejected(tmp_path, capsys, option, value):
     with pytest.raises(SystemExit):
         train_module.parse_args(arguments)
     assert option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["./no-such-folder", "data/sets/no-such-folder"])
+def test_missing_local_train_dir_rejected(tmp_path, capsys, source):
+    arguments = training_args(source, tmp_path / "model", tmp_path / "cache")
+    with pytest.raises(SystemExit):
+        train_module.parse_args(arguments)
+    assert f"folder {source} not found" in capsys.readouterr().err
+
+
+def test_unreachable_hub_source_named(monkeypatch):
+    """A value that could be a Hub id, with the Hub offline, names the source and both readings."""
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'someone/xrays' on the Hub")
+
+    monkeypatch.setattr(data_module, "load_dataset", offline)
+    with pytest.raises(FileNotFoundError, match="someone/xrays is not a local folder, and the Hub could not"):
+        data_module.load_image_folder("someone/xrays")
+
+
+def test_publish_missing_run_rejected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found. Pass the --output_dir of train.train"):
+        publish_module.publish(tmp_path / "no-such-run", tmp_path / "models" / "custom-cnn")
 
 
 def test_resume_without_checkpoint_fails(tmp_path):

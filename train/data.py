@@ -61,7 +61,13 @@ def load_image_folder(source: str, cache_dir: str | None = None) -> DatasetDict:
     elif os.path.exists(source):
         raise ValueError(f"Data source {source} is a file; expected an image-folder directory or a Hub dataset id.")
     else:
-        dataset = load_dataset(source, cache_dir=cache_dir)
+        try:
+            dataset = load_dataset(source, cache_dir=cache_dir)
+        except ConnectionError as error:
+            raise FileNotFoundError(
+                f"Data source {source} is not a local folder, and the Hub could not be reached to load a dataset "
+                f"of that id ({error}). Check the path, or connect to the Hub."
+            ) from error
 
     for split, part in dataset.items():
         if "label" not in part.features:

@@ -102,6 +102,8 @@ def describe_training(arguments: dict, training_log: list[dict], best_epoch: int
 
 def publish(run_dir: Path, destination: Path, half_precision: bool = False, results_only: bool = False) -> Path:
     """Copy `run_dir` into `destination` and return it; the destination is replaced."""
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"Run folder {run_dir} not found. Pass the --output_dir of train.train.")
     if not (run_dir / "eval_results.json").is_file():
         raise FileNotFoundError(f"{run_dir} has no eval_results.json; run train.evaluate_model on it first.")
     if destination.exists():

@@ -72,12 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image_size", type=int, default=224, help="Model input height and width in pixels.")
     parser.add_argument("--keep_aspect_ratio", action="store_true",
                         help="Scale each image to fit the input and pad with black, instead of stretching it.")
-    parser.add_argument("--clahe_clip_limit", type=float, default=2.0)
+    parser.add_argument("--clahe_clip_limit", type=float, default=2.0,
+                        help="CLAHE contrast limit, as in OpenCV's createCLAHE.")
     parser.add_argument("--clahe_tile_grid_size", type=int, default=8, help="CLAHE tiles per side.")
     parser.add_argument("--blur_kernel_size", type=int, default=3, help="Odd Gaussian kernel size in pixels; 1 disables it.")
     parser.add_argument("--blur_sigma", type=float, default=0.0, help="Gaussian sigma in pixels; 0 derives it from the kernel.")
 
-    parser.add_argument("--model_type", choices=MODEL_TYPES, default="custom_cnn")
+    parser.add_argument("--model_type", choices=MODEL_TYPES, default="custom_cnn", help="Architecture to train.")
     parser.add_argument("--init", choices=["scratch", "pretrained"], default="scratch",
                         help="Random weights, or the weights of a checkpoint: an ImageNet one gets a new two-class "
                              "head, a model folder of this project keeps its head and trains further.")
@@ -87,15 +88,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hidden_sizes", type=int, nargs="+", default=[32, 64, 128, 256], help="Channels of each custom CNN stage.")
     parser.add_argument("--dropout", type=float, default=0.3, help="Dropout before the custom CNN's classifier.")
 
-    parser.add_argument("--num_train_epochs", type=int, default=30)
+    parser.add_argument("--num_train_epochs", type=int, default=30, help="Epochs to train, unless --max_train_steps is set.")
     parser.add_argument("--max_train_steps", type=int, default=None, help="Stop after this many optimizer steps (overrides epochs).")
-    parser.add_argument("--per_device_train_batch_size", type=int, default=32)
-    parser.add_argument("--per_device_eval_batch_size", type=int, default=128)
-    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    parser.add_argument("--learning_rate", type=float, default=2e-3)
-    parser.add_argument("--weight_decay", type=float, default=0.05)
+    parser.add_argument("--per_device_train_batch_size", type=int, default=32, help="Training images per step and process.")
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=128, help="Images per batch and process when scoring.")
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=1,
+                        help="Batches whose gradients are summed into one optimizer step.")
+    parser.add_argument("--learning_rate", type=float, default=2e-3, help="Peak AdamW learning rate, after warm-up.")
+    parser.add_argument("--weight_decay", type=float, default=0.05, help="AdamW weight decay.")
     parser.add_argument("--warmup_ratio", type=float, default=0.05, help="Fraction of steps with linear warm-up.")
-    parser.add_argument("--lr_scheduler_type", choices=["cosine", "linear"], default="cosine")
+    parser.add_argument("--lr_scheduler_type", choices=["cosine", "linear"], default="cosine",
+                        help="Decay of the learning rate after warm-up.")
     parser.add_argument("--class_weighting", choices=["none", "balanced"], default="none",
                         help="'balanced' weights the loss by inverse class frequency of the training images.")
     parser.add_argument("--selection_weighting", choices=["groups", "equal"], default="groups",
@@ -107,7 +110,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--originals_only", action="store_true",
                         help="Train on the source radiographs only, not their rotated copies; rely on augmentation.")
     parser.add_argument("--epoch_repeats", type=int, default=1, help="Times each training image is drawn per epoch.")
-    parser.add_argument("--report_to", choices=["none", "tensorboard"], default="none")
+    parser.add_argument("--report_to", choices=["none", "tensorboard"], default="none",
+                        help="Also log per-epoch metrics to TensorBoard, under --output_dir.")
 
     parser.add_argument("--num_folds", type=int, default=None,
                         help="Grouped k-fold cross-validation over all splits together: the number of folds.")
@@ -125,11 +129,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gamma_range", type=float, default=0.0,
                         help="Random gamma, drawn log-uniformly from [1/(1+g), 1+g]. 0, the default, leaves it out.")
 
-    parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16")
+    parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="bf16",
+                        help="Autocast precision of the forward pass; bf16 also works on CPUs.")
     parser.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is present.")
     parser.add_argument("--resume_from_checkpoint", default=None, help="A checkpoint folder, or 'latest' for the newest one in output_dir.")
     parser.add_argument("--preprocessing_num_workers", type=int, default=None, help="Processes for the one-off preprocessing.")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the weights, the batch order and the augmentation.")
     parser.add_argument("--split_seed", type=int, default=None,
                         help="Seed of the fold and hold-out split (default: --seed). Runs that differ only in --seed "
                         "and share a --split_seed hold out the same radiographs, so they can form an ensemble.")
@@ -149,6 +154,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
     if args.id_block_size is not None and min(args.id_block_size) < 0:
         parser.error("--id_block_size must be 0 (group by radiograph) or a positive block size.")
+    for source in args.train_dir:
+        if not Path(source).expanduser().exists() and looks_like_local_path(source):
+            parser.error(f"--train_dir: folder {source} not found.")
     for option in ("id_block_size", "source_weights"):
         values = getattr(args, option)
         if values is not None and len(values) != len(args.train_dir):
@@ -183,19 +191,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def looks_like_local_path(value: str) -> bool:
+    """Tell whether a folder-or-Hub-id value that does not exist locally was meant as a local folder.
+
+    A Hub id is "name" or "owner/name". Anything else is a mistyped folder, and so is
+    "owner/name" when a local folder is called "owner" (a missing "models/resnet50" beside models/).
+    """
+    return (
+        value.startswith((".", "/", "~"))
+        or value.count("/") > 1
+        or (value.count("/") == 1 and Path(value).expanduser().parent.is_dir())
+    )
+
+
 def check_checkpoint_option(parser: argparse.ArgumentParser, args) -> None:
     """Reject a --pretrained_model_name_or_path that cannot work, before any data is loaded."""
     checkpoint = args.pretrained_model_name_or_path
     folder = Path(checkpoint).expanduser()
-    # A Hub id is "name" or "owner/name". Anything else that does not exist is a mistyped folder, and so is
-    # "owner/name" when a local folder is called "owner" (a missing "models/resnet50" beside models/).
-    looks_local = (
-        checkpoint.startswith((".", "/", "~"))
-        or checkpoint.count("/") > 1
-        or (checkpoint.count("/") == 1 and folder.parent.is_dir())
-    )
     if not folder.exists():
-        if looks_local:
+        if looks_like_local_path(checkpoint):
             parser.error(f"--pretrained_model_name_or_path: folder {checkpoint} not found.")
         return
     if not (folder / "config.json").is_file():
