@@ -6,6 +6,7 @@ The fitted values are stored in the model's `config.json` under
     "calibration": {"temperature": 1.8, "decision_threshold": 0.46, "screening_threshold": 0.12, ...}
 """
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,6 +18,9 @@ from .labels import POSITIVE_INDEX
 # Screening wants few missed fractures: the screening threshold keeps at
 # least this sensitivity on the validation split.
 SCREENING_SENSITIVITY = 0.95
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,8 +49,9 @@ class Calibration:
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Return the temperature that minimises the (weighted) negative log-likelihood of `labels`.
 
-    Searches log(temperature) in [log 0.05, log 20], which covers both
-    over-confident (temperature above 1) and under-confident models.
+    Searches log(temperature) in [log MIN_TEMPERATURE, log MAX_TEMPERATURE], which
+    covers both over-confident (temperature above 1) and under-confident models,
+    and logs a warning when the result lies at either end.
     """
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels)
@@ -56,7 +61,20 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray 
         log_probabilities = log_softmax(logits / np.exp(log_temperature), axis=-1)
         return -float(np.average(log_probabilities[np.arange(len(labels)), labels], weights=weights))
 
-    result = minimize_scalar(negative_log_likelihood, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    low, high = np.log(MIN_TEMPERATURE), np.log(MAX_TEMPERATURE)
+    result = minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded")
+    if high - result.x < 0.01:
+        logger.warning(
+            "Fitted temperature %.3f is the maximum searched: the validation logits barely separate the classes, "
+            "or rank them in reverse, so the calibrated probabilities stay near the class balance.",
+            np.exp(result.x),
+        )
+    elif result.x - low < 0.01:
+        logger.warning(
+            "Fitted temperature %.3f is the minimum searched: the validation logits separate the classes "
+            "perfectly, so the calibrated probabilities are close to 0 and 1. More validation data would help.",
+            np.exp(result.x),
+        )
     return float(np.exp(result.x))
 
 

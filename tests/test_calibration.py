@@ -1,6 +1,7 @@
 """Temperature scaling, decision and screening thresholds, and their use at inference."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -9,6 +10,7 @@ from conftest import COMMITTED_MODEL_DIR
 
 from bone_fracture import FracturePredictor
 from bone_fracture.calibration import (
+    MAX_TEMPERATURE,
     Calibration,
     fit_calibration,
     fit_temperature,
@@ -263,3 +265,30 @@ def test_calibrate_rejects_other_split(uncalibrated_run, xray_folder_path):
     with pytest.raises(ValueError, match="differs from the training run's"):
         calibrate.main(["--model_dir", str(model_dir), "--data_dir", str(xray_folder_path),
                         "--holdout_fraction", "0.3", "--cache_dir", str(cache_dir)])  # fmt: skip
+
+
+def test_reversed_logits_warn_at_maximum_temperature(caplog):
+    labels = np.array([0, 1] * 50)
+    # Confident and always wrong: only the largest temperature lowers the loss.
+    logits = np.stack([labels * 3.0, (1 - labels) * 3.0], axis=1)
+    with caplog.at_level(logging.WARNING, logger="bone_fracture.calibration"):
+        temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(MAX_TEMPERATURE, rel=0.02)
+    assert "maximum searched" in caplog.text
+
+
+def test_separable_logits_warn_at_minimum_temperature(caplog):
+    labels = np.array([0, 1] * 50)
+    logits = np.stack([(1 - labels) * 0.01, labels * 0.01], axis=1)
+    with caplog.at_level(logging.WARNING, logger="bone_fracture.calibration"):
+        fit_temperature(logits, labels)
+    assert "minimum searched" in caplog.text
+
+
+def test_ordinary_fit_does_not_warn(caplog):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    logits = np.stack([np.zeros(400), (labels * 2 - 1) * 1.0 + rng.normal(0, 1.5, 400)], axis=1)
+    with caplog.at_level(logging.WARNING, logger="bone_fracture.calibration"):
+        fit_temperature(logits, labels)
+    assert "searched" not in caplog.text
