@@ -528,8 +528,8 @@ def build_demo(
 def delete_stale_uploads(folder: Path, max_age_seconds: float) -> int:
     """Delete the files under `folder` last modified more than `max_age_seconds` ago; return how many.
 
-    Empty subfolders go too. Files that vanish or cannot be deleted meanwhile
-    are skipped, so another server sharing the folder cannot stop this one.
+    Empty subfolders go too. A file that vanishes or cannot be deleted is
+    logged and skipped, so another server sharing the folder cannot stop this one.
     """
     if not folder.is_dir():
         return 0
@@ -538,12 +538,13 @@ def delete_stale_uploads(folder: Path, max_age_seconds: float) -> int:
     for path in sorted(folder.rglob("*"), key=lambda path: len(path.parts), reverse=True):
         try:
             if path.is_dir():
-                path.rmdir()  # only succeeds when empty
+                if not any(path.iterdir()):
+                    path.rmdir()
             elif path.stat().st_mtime < cutoff:
                 path.unlink()
                 deleted += 1
-        except OSError:
-            continue
+        except OSError as error:
+            logger.warning("Could not delete cached upload %s: %s", path, error)
     return deleted
 
 

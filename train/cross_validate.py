@@ -76,13 +76,14 @@ def check_scored_fold(fold_dir: Path, train_arguments: list[str]) -> None:
     if not saved_file.is_file():
         raise ValueError(f"{fold_dir} has test predictions but no training_args.json, so its options are unknown.")
     saved = json.loads(saved_file.read_text())
-    wanted = vars(train_module.parse_args(train_arguments))
-    for arguments in (saved, wanted):
+    requested = vars(train_module.parse_args(train_arguments))
+    for arguments in (saved, requested):
         arguments["train_dir"] = [Path(str(source).rstrip("/")).name for source in arguments["train_dir"]]
     # Options added after the fold ran are missing from its record and are not compared.
-    changed = sorted(name for name in saved.keys() & wanted.keys() - FREE_FOLD_OPTIONS if saved[name] != wanted[name])
+    compared = saved.keys() & requested.keys() - FREE_FOLD_OPTIONS
+    changed = sorted(name for name in compared if saved[name] != requested[name])
     if changed:
-        details = "; ".join(f"--{name} {saved[name]!r} there, {wanted[name]!r} now" for name in changed)
+        details = "; ".join(f"--{name} {saved[name]!r} there, {requested[name]!r} now" for name in changed)
         raise ValueError(
             f"{fold_dir} was scored with other options than this run passes ({details}). Rerun with the "
             "fold's options, or give this cross-validation another --output_dir."

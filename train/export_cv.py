@@ -6,7 +6,8 @@ Copies `cv_results.json` (when the run has finished) and, for every scored
 fold, the JSON files that the summary, the plots and a reader need. The export
 is small enough to commit. Because `train.cross_validate` skips a fold whose
 test predictions exist, copying the export of an unfinished run back to its
-`--output_dir` lets the run go on from the next fold on another machine.
+`--output_dir` lets the run go on from the next fold on another machine. The
+rerun must pass the same options, which `train.cross_validate` checks.
 """
 
 import argparse
@@ -60,7 +61,7 @@ def export_run(run_dir: Path, export_dir: Path) -> list[str]:
     if (run_dir / CV_RESULTS_FILE).is_file():
         shutil.copyfile(run_dir / CV_RESULTS_FILE, export_dir / CV_RESULTS_FILE)
     else:
-        logger.info("%s has no %s yet: exported the %d scored folds only", run_dir, CV_RESULTS_FILE, len(folds))
+        logger.info("%s has no %s yet, so only its scored folds were exported (%d)", run_dir, CV_RESULTS_FILE, len(folds))
     return [fold_dir.name for fold_dir in folds]
 
 
