@@ -62,6 +62,10 @@ def _open_app(browser: Browser, url: str, locale: str, external_requests: list[s
     context.route("**/*", route_request)
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
+    console_errors = []
+    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    page.console_errors = console_errors
     page.goto(url)
     return page
 
@@ -88,13 +92,29 @@ def _classify(page: Page, image_path: Path) -> None:
     page.locator("#classify").click()
 
 
+def _expect_result(page: Page, text: str) -> None:
+    """Wait for `text` in the result label; on failure, say what the page showed instead."""
+    try:
+        expect(page.locator("#result")).to_contain_text(text, timeout=UI_TIMEOUT_MS)
+    except AssertionError as error:
+        shown = {
+            "result": page.locator("#result").inner_text(),
+            "inference time": page.locator("#inference-time textarea").input_value(),
+            "note": page.locator("#prediction-note").inner_text(),
+            "toasts": page.get_by_test_id("toast-body").all_inner_texts(),
+            "upload": page.locator("#xray-upload").inner_text(),
+            "console errors": page.console_errors,
+        }
+        raise AssertionError(f"{error}\nThe page showed: {shown}") from error
+
+
 def test_upload_shows_label(browser, running_app, fractured_xray, external_requests):
     page = _open_app(browser, running_app.url, "en-US", external_requests)
 
     _classify(page, fractured_xray)
     result = page.locator("#result")
 
-    expect(result).to_contain_text("Fractured", timeout=UI_TIMEOUT_MS)
+    _expect_result(page, "Fractured")
     expect(result).to_contain_text("Normal", timeout=UI_TIMEOUT_MS)
     expect(result).to_contain_text("%", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
@@ -191,7 +211,7 @@ def test_indonesian_locale_ui(browser, running_app, fractured_xray, external_req
     expect(page.get_by_role("tab", name="Perbandingan model")).to_be_visible()
 
     _classify(page, fractured_xray)
-    expect(page.locator("#result")).to_contain_text("Fraktur", timeout=UI_TIMEOUT_MS)
+    _expect_result(page, "Fraktur")
     # The timing and steps appear after the label, so wait for them before the screenshot.
     expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
     expect(page.locator("#prediction-steps img")).to_have_count(4, timeout=UI_TIMEOUT_MS)
