@@ -109,8 +109,9 @@ UI_TEXT = {
             "Each model on the leak-free val of the original set and on a grouped FracAtlas test split "
             "(a fixed fifth of the FracAtlas blocks of 20 image ids, never used in training), also per body "
             "part. Sensitivity and specificity are taken at the model's decision threshold. The brackets give "
-            "95% bootstrap intervals that resample whole radiographs or id blocks. Runs trained only for this "
-            "comparison are read from `results/runs/`."
+            "95% bootstrap intervals that resample whole radiographs or id blocks. A value without brackets "
+            "rests on fewer than 5 radiographs or id blocks of a class it depends on, too few to resample. "
+            "Runs trained only for this comparison are read from `results/runs/`."
         ),
         "no_transfer_results": (
             "No results across data sets yet. They appear once `eval_results.json` holds `val_leak_free` "
@@ -319,8 +320,10 @@ UI_TEXT = {
             "Setiap model pada val bebas kebocoran dari set asli dan pada split uji FracAtlas berkelompok "
             "(seperlima tetap dari blok 20 ID citra FracAtlas, tidak pernah dipakai untuk pelatihan), juga "
             "per bagian tubuh. Sensitivitas dan spesifisitas diambil pada ambang keputusan model. Tanda kurung "
-            "memuat interval bootstrap 95% yang mengambil ulang radiograf atau blok ID secara utuh. Pelatihan "
-            "yang dijalankan hanya untuk perbandingan ini dibaca dari `results/runs/`."
+            "memuat interval bootstrap 95% yang mengambil ulang radiograf atau blok ID secara utuh. Nilai tanpa "
+            "tanda kurung bertumpu pada kurang dari 5 radiograf atau blok ID dari kelas yang dibutuhkannya, "
+            "terlalu sedikit untuk diambil ulang. Pelatihan yang dijalankan hanya untuk perbandingan ini dibaca "
+            "dari `results/runs/`."
         ),
         "no_transfer_results": (
             "Belum ada hasil antar-set data. Hasil muncul setelah `eval_results.json` memuat "

@@ -1391,6 +1391,15 @@ def test_transfer_table_intervals(transfer_models_dir):
     assert "| 0.80 (0.70–0.85) | 0.75 (0.50–0.90) | 0.50 (0.40–0.60) |" in table
 
 
+def test_transfer_table_value_without_interval(tmp_path):
+    metrics = _transfer_metrics(0.28, 494)
+    metrics["intervals"]["specificity"] = None
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": metrics}}))
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT["en"])
+
+    assert "| 0.75 (0.50–0.90) | 0.50 |" in table
+
+
 def test_transfer_table_screening_operating_point(transfer_models_dir):
     table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
 
@@ -1460,3 +1469,9 @@ def test_reliability_line_with_fracatlas(language, expected):
     reliability = app_results.ModelReliability("val_leak_free", 0.61, fracatlas_test_roc_auc=0.79)
 
     assert app_results.render_reliability(reliability, UI_TEXT[language]).endswith(expected)
+
+
+def test_transfer_intro_names_interval_minimum():
+    from train.metrics import MIN_GROUPS_PER_CLASS
+
+    assert f"fewer than {MIN_GROUPS_PER_CLASS} radiographs" in UI_TEXT["en"]["transfer_intro"]

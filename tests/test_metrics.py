@@ -107,8 +107,32 @@ def test_bootstrap_skips_resamples_without_fractures():
     labels = np.array([POSITIVE_INDEX] + [1 - POSITIVE_INDEX] * 9)
     probabilities = np.array([0.9] + [0.1] * 9)
     groups = [f"radiograph-{index}" for index in range(10)]
-    low, _ = bootstrap_intervals(labels, probabilities, groups, num_resamples=200)["recall"]
+    low, _ = bootstrap_intervals(labels, probabilities, groups, num_resamples=200, min_groups_per_class=1)["recall"]
     assert low == 1.0
+
+
+def _two_normal_radiographs():
+    """Nine fractured and two normal radiographs of ten copies each, like the original set's leak-free val."""
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(11), 10)
+    labels = np.where(groups < 9, POSITIVE_INDEX, 1 - POSITIVE_INDEX)
+    probabilities = np.clip(rng.normal(0.6, 0.2, labels.size), 0, 1)
+    return labels, probabilities, groups
+
+
+def test_bootstrap_no_specificity_interval_from_two_normal_radiographs():
+    intervals = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)
+    assert intervals["specificity"] is None
+
+
+def test_bootstrap_no_roc_auc_interval_from_two_normal_radiographs():
+    intervals = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)
+    assert intervals["roc_auc"] is None
+
+
+def test_bootstrap_sensitivity_interval_from_nine_fractured_radiographs():
+    low, high = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)["recall"]
+    assert low < high
 
 
 def test_roc_auc_with_ties_matches_scikit_learn():

@@ -16,6 +16,7 @@ from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE
 
 from .data import source_name
 from .lineage import earlier_budget, earlier_sources, read_initialisation
+from .metrics import MIN_GROUPS_PER_CLASS
 
 logger = logging.getLogger(__name__)
 
@@ -530,6 +531,8 @@ def main(argv=None) -> None:
         "split (a fixed fifth of the FracAtlas blocks of 20 ids, never trained on), also per",
         "body part. Sensitivity and specificity at the model's stored decision threshold; 95%",
         "bootstrap intervals resample whole groups (source radiographs, or FracAtlas id blocks).",
+        f"A value without an interval rests on fewer than {MIN_GROUPS_PER_CLASS} groups of a class it depends on",
+        "(sensitivity on fractured, specificity on normal, ROC-AUC on both), too few to resample.",
         "Body parts whose test images contain one class only are left out. The last column is",
         "the operating point of the screening threshold, which was chosen on the validation",
         "radiographs for sensitivity 0.95 in every training source.",

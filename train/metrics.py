@@ -18,6 +18,19 @@ from bone_fracture import POSITIVE_INDEX
 METRIC_MODULE_DIR = Path(__file__).resolve().parent.parent / "metrics" / "fracture_metrics"
 CONFUSION_KEYS = ("true_positive", "false_negative", "false_positive", "true_negative")
 INTERVAL_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+# With fewer groups of a class than this, resamples repeat the same few groups
+# and the percentile interval is far too narrow (two normal radiographs give
+# specificity 0.19-0.21), so no interval is reported.
+MIN_GROUPS_PER_CLASS = 5
+# The classes whose groups each metric's interval depends on.
+INTERVAL_CLASSES = {
+    "accuracy": ("fractured", "not_fractured"),
+    "precision": ("fractured", "not_fractured"),
+    "recall": ("fractured",),
+    "specificity": ("not_fractured",),
+    "f1": ("fractured", "not_fractured"),
+    "roc_auc": ("fractured", "not_fractured"),
+}
 
 
 @functools.cache
@@ -66,21 +79,32 @@ def bootstrap_intervals(
     num_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-) -> dict[str, list[float]]:
+    min_groups_per_class: int = MIN_GROUPS_PER_CLASS,
+) -> dict[str, list[float] | None]:
     """Compute percentile bootstrap intervals of each metric, resampling whole radiographs with replacement.
 
     Resamples lacking one class are skipped, because sensitivity, specificity and
-    ROC-AUC need both. Returns `{metric: [low, high]}`.
+    ROC-AUC need both. A metric gets None instead of an interval when fewer than
+    `min_groups_per_class` groups hold images of a class it depends on
+    (`INTERVAL_CLASSES`). Returns `{metric: [low, high] or None}`.
     """
     labels, fracture_probabilities, groups = (np.asarray(value) for value in (labels, fracture_probabilities, groups))
     is_fracture = (labels == POSITIVE_INDEX).astype(int)
     names, inverse = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inverse == index) for index in range(len(names))]
+    groups_per_class = {
+        "fractured": len(np.unique(inverse[is_fracture == 1])),
+        "not_fractured": len(np.unique(inverse[is_fracture == 0])),
+    }
+    estimable = [
+        name for name in INTERVAL_METRICS
+        if all(groups_per_class[label] >= min_groups_per_class for label in INTERVAL_CLASSES[name])
+    ]
     compute = _metric_function()
     rng = np.random.default_rng(seed)
 
-    samples = {name: [] for name in INTERVAL_METRICS}
-    for _ in range(num_resamples):
+    samples = {name: [] for name in estimable}
+    for _ in range(num_resamples if estimable else 0):
         chosen = rng.integers(0, len(names), size=len(names))
         indices = np.concatenate([members[index] for index in chosen])
         positives = is_fracture[indices].sum()
@@ -88,11 +112,12 @@ def bootstrap_intervals(
             # Sensitivity, specificity and ROC-AUC are undefined without both classes.
             continue
         values = compute(fracture_probabilities[indices], is_fracture[indices], threshold)
-        for name in INTERVAL_METRICS:
+        for name in estimable:
             samples[name].append(values[name])
 
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {
-        name: [float(np.percentile(values, tail)), float(np.percentile(values, 100.0 - tail))] if values else [float("nan")] * 2
-        for name, values in samples.items()
+        name: [float(np.percentile(samples[name], tail)), float(np.percentile(samples[name], 100.0 - tail))]
+        if samples.get(name) else None
+        for name in INTERVAL_METRICS
     }
