@@ -174,7 +174,8 @@ def write_report(results: list[dict], machine: dict, path: Path) -> None:
         f"Machine: {machine['cpu']}, {machine['cores']} cores, PyTorch {machine['torch']} "
         f"({machine['torch_threads']} threads), Python {machine['python']}. 1-minute load average "
         f"{machine.get('load_average_1min_at_start', 'not recorded')} at the start and {machine['load_average_1min']} "
-        f"at the end; the benchmark itself keeps both cores busy, so about 2 means nothing else ran.",
+        f"at the end. The start value is read before the first model runs, so a value near the core count "
+        f"there means other work was running; the end value includes the benchmark's own load.",
         "",
         "Inference runs in float32 under `torch.inference_mode()` on random weights of each",
         "architecture (speed does not depend on the weights). End to end adds decoding, CLAHE,",
@@ -208,7 +209,15 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=50, help="Timed batch-1 forward passes.")
     parser.add_argument("--json", action="store_true", help="Print the result as JSON (with --model_type).")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--from_json", action="store_true",
+                        help="Rewrite --output from the JSON file beside it, without running the benchmark.")
     args = parser.parse_args(argv)
+
+    if args.from_json:
+        stored = json.loads(args.output.with_suffix(".json").read_text())
+        write_report(stored["results"], stored["machine"], args.output)
+        print(f"Wrote {args.output}")
+        return
 
     if args.model_type:
         result = benchmark_model(args.model_type, args.image_size, args.repeats)

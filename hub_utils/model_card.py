@@ -81,15 +81,38 @@ def _evaluation_table(eval_results: dict) -> str:
     splits = eval_results.get("splits", {})
     if not splits:
         return "No evaluation results yet."
-    header = "| split | images | " + " | ".join(METRIC_NAMES) + " |"
-    rule = "|---|---|" + "---|" * len(METRIC_NAMES)
-    rows = [
-        f"| {split} | {metrics['num_images']} | "
-        + " | ".join(f"{metrics[name]:.3f}" for name in METRIC_NAMES)
-        + " |"
-        for split, metrics in splits.items()
-    ]
-    return "\n".join([header, rule, *rows])
+    header = "| split | images | fractured | normal | " + " | ".join(METRIC_NAMES) + " | screening sensitivity / specificity |"
+    rule = "|---|---|---|---|" + "---|" * (len(METRIC_NAMES) + 1)
+    rows = []
+    for split, metrics in splits.items():
+        counts = metrics.get("confusion_matrix", {})
+        fractured = counts.get("true_positive", 0) + counts.get("false_negative", 0)
+        normal = counts.get("true_negative", 0) + counts.get("false_positive", 0)
+        screening = metrics.get("screening")
+        operating_point = f"{screening['recall']:.4f} / {screening['specificity']:.4f}" if screening else "–"
+        rows.append(
+            f"| {split} | {metrics['num_images']} | {fractured if counts else '–'} | {normal if counts else '–'} | "
+            + " | ".join(f"{metrics[name]:.4f}" for name in METRIC_NAMES)
+            + f" | {operating_point} |"
+        )
+    lines = [header, rule, *rows]
+    thresholds = sorted({round(metrics["threshold"], 4) for metrics in splits.values() if "threshold" in metrics})
+    screening_thresholds = sorted(
+        {round(metrics["screening"]["threshold"], 4) for metrics in splits.values() if metrics.get("screening")}
+    )
+    notes = []
+    if thresholds:
+        notes.append(f"The metrics take the stored decision threshold ({', '.join(map(str, thresholds))}) on the "
+                     "calibrated fracture probability")
+        if screening_thresholds:
+            notes[-1] += (f"; the last column takes the screening threshold ({', '.join(map(str, screening_thresholds))}), "
+                          "chosen on the validation radiographs for sensitivity 0.95")
+        notes[-1] += "."
+    notes.append(
+        "ROC-AUC 0.5 is chance, and below 0.5 the model ranks the classes in reverse. Rows with few fractured or "
+        "normal images (see the counts) say little; docs/RESULTS.md in the repository gives 95% intervals."
+    )
+    return "\n".join(lines) + "\n\n" + " ".join(notes)
 
 
 def write_model_card(

@@ -1,5 +1,7 @@
 """The benchmark script runs and reports every field; its numbers are not checked."""
 
+import json
+
 import pytest
 import torch
 
@@ -99,3 +101,15 @@ def test_ensemble_flip_of_one_means_no_flip(tmp_path):
     config = tmp_path / "ensemble_config.json"
     config.write_text('{"members": ["a", "b"], "test_time_flip": 1}')
     assert served_ensemble_flips(config) is False
+
+
+def test_report_rewritten_from_stored_json(tmp_path):
+    from benchmarks.run_benchmarks import main
+
+    machine = {"cpu": "test CPU", "cores": 2, "torch": "2.13.0", "torch_threads": 2, "python": "3.11",
+               "load_average_1min": 2.0, "load_average_1min_at_start": 0.1}
+    result = {"model_type": "custom_cnn", "image_size": 224, "parameters_millions": 0.4, **{field: 1.0 for field in FIELDS}}
+    output = tmp_path / "BENCHMARKS.md"
+    output.with_suffix(".json").write_text(json.dumps({"machine": machine, "results": [result]}))
+    main(["--from_json", "--output", str(output)])
+    assert "load average 0.1 at the start" in output.read_text()
