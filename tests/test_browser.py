@@ -83,8 +83,10 @@ def _upload(page: Page, image_path: Path) -> None:
     if upload.locator("input[type=file]").count() == 0:
         upload.get_by_role("button").first.click()
     upload.locator("input[type=file]").set_input_files(image_path)
-    # The upload finishes when the file name shows in the component.
+    # gr.File shows the file name while it uploads, with "Uploading..." where the
+    # download link goes; the link appears once the server holds the file.
     expect(upload).to_contain_text(_file_name_pattern(image_path.name), timeout=UI_TIMEOUT_MS)
+    expect(upload.locator("td.download a")).to_have_count(1, timeout=UI_TIMEOUT_MS)
 
 
 def _classify(page: Page, image_path: Path) -> None:
