@@ -143,6 +143,7 @@ ERROR_TEXT_KEYS = {
     "blank": "error_blank",
     "unsupported_compression": "error_unsupported_compression",
     "no_pixel_data": "error_no_pixel_data",
+    "dicomdir": "error_dicomdir",
     "colour": "error_colour",
 }
 

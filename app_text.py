@@ -225,6 +225,10 @@ UI_TEXT = {
             "{file_name} is a DICOM file without an image (a report or another document). Upload the DICOM "
             "file of the radiograph itself."
         ),
+        "error_dicomdir": (
+            "{file_name} is a DICOMDIR, the index of a DICOM disc or folder, not an image. Upload one of the "
+            "image files it lists, usually in the disc's DICOM folder."
+        ),
         "error_colour": (
             "{file_name} is a colour picture, not a radiograph: X-rays are grayscale. Upload the X-ray image "
             "itself (JPEG, PNG or DICOM)."
@@ -443,6 +447,10 @@ UI_TEXT = {
         "error_no_pixel_data": (
             "{file_name} adalah berkas DICOM tanpa citra (laporan atau dokumen lain). Unggah berkas DICOM "
             "radiografnya sendiri."
+        ),
+        "error_dicomdir": (
+            "{file_name} adalah DICOMDIR, indeks dari cakram atau folder DICOM, bukan citra. Unggah salah satu "
+            "berkas citra yang didaftarkannya, biasanya di folder DICOM pada cakram tersebut."
         ),
         "error_colour": (
             "{file_name} adalah gambar berwarna, bukan radiograf: citra sinar-X berwarna abu-abu. Unggah "

@@ -48,6 +48,11 @@ MAX_COLOURED_FRACTION = 0.25
 # 16 bits, or in 8-bit RGB.
 MAX_INFLATED_DICOM_BYTES = 3 * MAX_IMAGE_PIXELS
 _DEFLATED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1.99"
+# The Media Storage Directory SOP class: a DICOMDIR, the index of a DICOM disc or folder.
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_TIFF_PHOTOMETRIC = 262
+_TIFF_WHITE_IS_ZERO = 0
+_JPEG_START = b"\xff\xd8"
 
 
 class InvalidImageError(ValueError):
@@ -60,7 +65,7 @@ class InvalidImageError(ValueError):
 
     REASONS = (
         "not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank", "unsupported_compression",
-        "no_pixel_data", "colour",
+        "no_pixel_data", "dicomdir", "colour",
     )  # fmt: skip
 
     def __init__(self, message: str, reason: str = "unreadable", **details: str):
@@ -160,6 +165,11 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         dataset = pydicom.dcmread(io.BytesIO(data), force=force)
     except Exception as error:  # pydicom raises many types for broken files
         raise InvalidImageError(f"{name} is not a readable DICOM image: {error}") from error
+    file_meta = getattr(dataset, "file_meta", None) or {}
+    if file_meta.get("MediaStorageSOPClassUID") == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in dataset:
+        raise InvalidImageError(
+            f"{name} is a DICOMDIR, the index of a DICOM disc or folder, not an image.", reason="dicomdir"
+        )
     if "PixelData" not in dataset:
         if "Rows" in dataset or len(dataset) == 0:
             # Where a file ends early, pydicom returns without an error and without the pixel data, or with
@@ -181,7 +191,8 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         )
 
     # Check the size before decoding, which allocates the frame.
-    rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
+    # An empty Rows or Columns value reads as None; pixel decoding then reports the file as damaged.
+    rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
     if rows * columns > MAX_IMAGE_PIXELS and _native_data_too_short(dataset):
         raise InvalidImageError(
             f"{name} is damaged: its header gives {columns}x{rows} pixels, but its uncompressed pixel data "
@@ -205,6 +216,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         else:
             _check_native_length(dataset, num_frames, name)
         pixels = pixel_array(dataset, index=0)
+        padding = _padding_mask(dataset, pixels)
         full_scale = 2 ** int(dataset.get("BitsStored") or 8) - 1
         if dataset.get("PhotometricInterpretation") == "PALETTE COLOR":
             # The stored values index the palette, whose entries are the colours.
@@ -228,12 +240,35 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
     except Exception as error:  # e.g. a window width of 0, or a VOI LUT shorter than its descriptor
         # Viewers fall back to the full range when the stored window is unusable, and so does this.
         logger.warning("%s has an unusable window or VOI LUT (%s); using the full range", name, error)
+    if padding is not None and padding.any() and not padding.all():
+        # Padding pixels lie outside the exposed area: they must not set the contrast range.
+        pixels = np.where(padding, np.asarray(pixels)[~padding].min(), pixels)
     gray = _scale_to_uint8(pixels)
 
     # MONOCHROME1 stores bone dark; radiographs are read with bone bright.
     if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         gray = 255 - gray
+    if padding is not None:
+        # Shown black, like air, whatever the polarity.
+        gray[padding] = 0
     return gray
+
+
+def _padding_mask(dataset, pixels: np.ndarray) -> np.ndarray | None:
+    """Mark the stored values that Pixel Padding Value (and Pixel Padding Range Limit) declare as padding.
+
+    Returns None for colour data or a file without a padding value.
+    """
+    if pixels.ndim != 2 or dataset.get("PixelPaddingValue") is None:
+        return None
+    limits = [int(dataset.PixelPaddingValue)]
+    if dataset.get("PixelPaddingRangeLimit") is not None:
+        limits.append(int(dataset.PixelPaddingRangeLimit))
+    if np.issubdtype(pixels.dtype, np.signedinteger):
+        # A signed image's padding value may be stored as its unsigned bit pattern.
+        bits = int(dataset.get("BitsAllocated") or pixels.dtype.itemsize * 8)
+        limits = [value - 2**bits if value >= 2 ** (bits - 1) else value for value in limits]
+    return (pixels >= min(limits)) & (pixels <= max(limits))
 
 
 def _set_transfer_syntax(dataset, name: str) -> None:
@@ -398,8 +433,19 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
                         reason="too_large",
                     )
                 image.load()
-                return pil_to_grayscale(ImageOps.exif_transpose(image), name)
+                gray = pil_to_grayscale(ImageOps.exif_transpose(image), name)
+                # Pillow inverts 8-bit WhiteIsZero TIFFs itself, but not 16-bit or float ones.
+                if (
+                    image.format == "TIFF"
+                    and image.mode in ("I", "I;16", "I;16B", "I;16L", "F")
+                    and image.tag_v2.get(_TIFF_PHOTOMETRIC) == _TIFF_WHITE_IS_ZERO
+                ):
+                    gray = 255 - gray
+                return gray
     except UnidentifiedImageError as error:
+        if data.startswith(_JPEG_START):
+            # Pillow reads 8-bit JPEGs only; 12-bit and lossless ones (common in radiology) go to libjpeg.
+            return _decode_with_libjpeg(data, name)
         # Some DICOM exports omit the 128-byte preamble, so pydicom gets a second chance.
         try:
             return _decode_dicom(data, name, force=True)
@@ -412,6 +458,29 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
         raise InvalidImageError(f"{name} has too many pixels: {error}", reason="too_large") from error
     except (OSError, SyntaxError) as error:
         raise InvalidImageError(f"{name} is damaged or truncated ({error}).", reason="damaged") from error
+
+
+def _decode_with_libjpeg(data: bytes, name: str) -> np.ndarray:
+    """Decode a JPEG that Pillow cannot (12-bit, lossless, JPEG-LS) with libjpeg."""
+    import libjpeg
+
+    try:
+        parameters = libjpeg.get_parameters(data)
+        if parameters["rows"] * parameters["columns"] > MAX_IMAGE_PIXELS:
+            raise InvalidImageError(
+                f"{name} has {parameters['columns']}x{parameters['rows']} pixels, more than the "
+                f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
+                reason="too_large",
+            )
+        pixels = libjpeg.decode(data)
+    except InvalidImageError:
+        raise
+    except Exception as error:  # libjpeg raises RuntimeError and ValueError for broken streams
+        raise InvalidImageError(f"{name} starts like a JPEG but cannot be decoded ({error}).", reason="damaged") from error
+    if pixels.ndim == 3:
+        _check_colour(pixels[::4, ::4], name, 2 ** int(parameters["precision"]) - 1)
+        pixels = pixels.mean(axis=-1)
+    return _scale_to_uint8(pixels)
 
 
 def validate_radiograph(gray: np.ndarray, name: str) -> np.ndarray:

@@ -548,6 +548,8 @@ def test_plot_captions_translated(key):
         ("blank", "id", "IM000001 tidak memiliki kontras, karena kosong atau hanya satu warna."),
         ("no_pixel_data", "en", "IM000001 is a DICOM file without an image (a report or another document)."),
         ("no_pixel_data", "id", "IM000001 adalah berkas DICOM tanpa citra (laporan atau dokumen lain)."),
+        ("dicomdir", "en", "IM000001 is a DICOMDIR, the index of a DICOM disc or folder, not an image."),
+        ("dicomdir", "id", "IM000001 adalah DICOMDIR, indeks dari cakram atau folder DICOM, bukan citra."),
         ("colour", "en", "IM000001 is a colour picture, not a radiograph: X-rays are grayscale."),
         ("colour", "id", "IM000001 adalah gambar berwarna, bukan radiograf: citra sinar-X berwarna abu-abu."),
     ],

@@ -790,3 +790,113 @@ def test_warm_tinted_radiograph_accepted(tmp_path, gray):
     path = tmp_path / "film-photo.jpg"
     Image.fromarray(rgb).save(path, quality=90)
     assert load_grayscale(path).shape == gray.shape
+
+
+# --- files from clinical exports ----------------------------------------------
+
+
+def _padded(gray: np.ndarray, padding_value: int, dtype) -> np.ndarray:
+    """The radiograph's 12-bit values inside a 40-pixel border of `padding_value`."""
+    stored = np.full((gray.shape[0] + 80, gray.shape[1] + 80), padding_value, dtype=dtype)
+    stored[40:-40, 40:-40] = gray.astype(dtype) * 16
+    return stored
+
+
+def test_dicom_pixel_padding_keeps_anatomy_contrast(tmp_path, gray):
+    # Padding at 65535 would squeeze the 12-bit anatomy into 17 grey levels if it set the range.
+    path = write_dicom(tmp_path / "xray.dcm", _padded(gray, 65535, np.uint16), "MONOCHROME2", 16,
+                       PixelPaddingValue=65535)
+    assert np.array_equal(load_grayscale(path)[40:-40, 40:-40], gray)
+
+
+def test_dicom_pixel_padding_shown_black(tmp_path, gray):
+    path = write_dicom(tmp_path / "xray.dcm", _padded(gray, 65535, np.uint16), "MONOCHROME2", 16,
+                       PixelPaddingValue=65535)
+    assert load_grayscale(path)[:40].max() == 0
+
+
+def test_dicom_pixel_padding_black_in_monochrome1(tmp_path, gray):
+    stored = _padded(255 - gray, 0, np.uint16)
+    path = write_dicom(tmp_path / "xray.dcm", stored, "MONOCHROME1", 12, PixelPaddingValue=0)
+    assert load_grayscale(path)[:40].max() == 0
+
+
+def test_dicom_signed_pixel_padding(tmp_path, gray):
+    stored = _padded(gray, -32768, np.int16)
+    path = write_dicom(tmp_path / "xray.dcm", stored, "MONOCHROME2", 16, PixelRepresentation=1)
+    # Written as the unsigned bit pattern, as some modalities store it.
+    from pydicom import dcmread
+
+    dataset = dcmread(path)
+    dataset.add_new(0x00280120, "US", 32768)
+    dataset.save_as(path)
+    assert np.array_equal(load_grayscale(path)[40:-40, 40:-40], gray)
+
+
+def test_dicom_empty_rows_is_damaged(tmp_path, gray):
+    from pydicom import dcmread
+
+    path = write_dicom(tmp_path / "xray.dcm", gray.astype(np.uint16) * 16, "MONOCHROME2", 12)
+    dataset = dcmread(path)
+    dataset.Rows = None
+    dataset.save_as(path)
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
+
+
+def write_dicomdir(path: Path) -> Path:
+    """A DICOMDIR listing one image, as found at the root of a patient's CD."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, MediaStorageDirectoryStorage, generate_uid
+
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    record = Dataset()
+    record.DirectoryRecordType = "IMAGE"
+    record.ReferencedFileID = ["DICOM", "IM000001"]
+    dataset = Dataset()
+    dataset.file_meta = file_meta
+    dataset.FileSetID = "CD"
+    dataset.DirectoryRecordSequence = Sequence([record])
+    dataset.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicomdir_named(tmp_path):
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(write_dicomdir(tmp_path / "DICOMDIR"))
+    assert raised.value.reason == "dicomdir"
+
+
+def test_16_bit_white_is_zero_tiff_inverted(tmp_path, gray):
+    import imagecodecs
+
+    path = tmp_path / "xray.tif"
+    path.write_bytes(imagecodecs.tiff_encode((255 - gray).astype(np.uint16) * 257, photometric="miniswhite"))
+    assert np.array_equal(load_grayscale(path), gray)
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+def test_12_bit_jpeg_file_decodes(tmp_path, gray, lossless):
+    # Pillow reads 8-bit JPEGs only; scanners and PACS also write 12-bit and lossless ones.
+    import imagecodecs
+
+    options = {"lossless": True, "predictor": 1} if lossless else {"level": 95}
+    path = tmp_path / "xray.jpg"
+    path.write_bytes(imagecodecs.jpeg8_encode(gray.astype(np.uint16) * 16, bitspersample=12, **options))
+    assert np.abs(load_grayscale(path).astype(np.int16) - gray).mean() < 2.0
+
+
+def test_damaged_12_bit_jpeg_file(tmp_path, gray):
+    import imagecodecs
+
+    data = imagecodecs.jpeg8_encode(gray.astype(np.uint16) * 16, bitspersample=12, level=95)
+    path = tmp_path / "xray.jpg"
+    path.write_bytes(data[:200])
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(path)
+    assert raised.value.reason == "damaged"
