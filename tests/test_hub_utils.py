@@ -179,7 +179,8 @@ def test_model_card_attributes_fracatlas_in_any_case(model_dir):
 
 
 @pytest.fixture
-def evaluated_dir(model_dir):
+def evaluated_card(model_dir) -> str:
+    """The card of a model evaluated on one small split, with thresholds and a confusion matrix."""
     results = {"model": "custom-cnn", "splits": {"fracatlas_test_hip": {
         "accuracy": 0.9615, "precision": 0.0, "recall": 0.0, "specificity": 1.0, "f1": 0.0, "roc_auc": 0.4796,
         "num_images": 26, "threshold": 0.4672,
@@ -187,24 +188,18 @@ def evaluated_dir(model_dir):
         "screening": {"threshold": 0.0803, "recall": 0.0, "specificity": 0.52},
     }}}
     (model_dir / "eval_results.json").write_text(json.dumps(results))
-    return model_dir
+    return write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
 
 
-def test_model_card_counts_each_class(evaluated_dir):
-    text = write_model_card(evaluated_dir, "custom-cnn", "small CNN", "the train split").read_text()
-    assert "| fracatlas_test_hip | 26 | 1 | 25 | 0.9615 |" in text
-
-
-def test_model_card_names_decision_threshold(evaluated_dir):
-    text = write_model_card(evaluated_dir, "custom-cnn", "small CNN", "the train split").read_text()
-    assert "stored decision threshold (0.4672)" in text
-
-
-def test_model_card_shows_screening_operating_point(evaluated_dir):
-    text = write_model_card(evaluated_dir, "custom-cnn", "small CNN", "the train split").read_text()
-    assert "| 0.0000 / 0.5200 |" in text
-
-
-def test_model_card_explains_reversed_ranking(evaluated_dir):
-    text = write_model_card(evaluated_dir, "custom-cnn", "small CNN", "the train split").read_text()
-    assert "below 0.5 the model ranks the classes in reverse" in text
+@pytest.mark.parametrize(
+    "expected",
+    [
+        "| fracatlas_test_hip | 26 | 1 | 25 | 0.9615 |",
+        "stored decision threshold (0.4672)",
+        "| 0.0000 / 0.5200 |",
+        "below 0.5 the model ranks the classes in reverse",
+    ],
+    ids=["class counts", "decision threshold", "screening operating point", "reversed ranking"],
+)
+def test_model_card_evaluation_details(evaluated_card, expected):
+    assert expected in evaluated_card
