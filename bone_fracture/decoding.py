@@ -245,8 +245,11 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         pixels = np.where(padding, np.asarray(pixels)[~padding].min(), pixels)
     gray = _scale_to_uint8(pixels)
 
-    # MONOCHROME1 stores bone dark; radiographs are read with bone bright.
-    if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+    # MONOCHROME1 stores bone dark; radiographs are read with bone bright. A Presentation LUT
+    # Shape of INVERSE inverts the display as well; with MONOCHROME1 it restates the same inversion.
+    photometric = dataset.get("PhotometricInterpretation", "MONOCHROME2")
+    inverse_shape = dataset.get("PresentationLUTShape") == "INVERSE"
+    if photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and inverse_shape):
         gray = 255 - gray
     if padding is not None:
         # Shown black, like air, whatever the polarity.

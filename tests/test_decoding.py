@@ -900,3 +900,11 @@ def test_damaged_12_bit_jpeg_file(tmp_path, gray):
     with pytest.raises(InvalidImageError) as raised:
         load_grayscale(path)
     assert raised.value.reason == "damaged"
+
+
+@pytest.mark.parametrize(("photometric", "shape"), [("MONOCHROME2", "INVERSE"), ("MONOCHROME1", "INVERSE")])
+def test_dicom_presentation_lut_inverse(tmp_path, gray, photometric, shape):
+    # Stored bone dark in both: INVERSE, alone or restating MONOCHROME1, inverts the display once.
+    stored = 4095 - gray.astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "xray.dcm", stored, photometric, 12, PresentationLUTShape=shape)
+    assert np.array_equal(load_grayscale(path), gray)
