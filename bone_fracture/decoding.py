@@ -236,7 +236,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             f"{name} is a DICOM file with damaged or truncated pixel data: {error}", reason="damaged"
         ) from error
     try:
-        pixels = apply_voi_lut(pixels, dataset)
+        pixels = apply_voi_lut(pixels, dataset, index=_usable_window_index(dataset))
     except Exception as error:  # e.g. a window width of 0, or a VOI LUT shorter than its descriptor
         # Viewers fall back to the full range when the stored window is unusable, and so does this.
         logger.warning("%s has an unusable window or VOI LUT (%s); using the full range", name, error)
@@ -255,6 +255,17 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         # Shown black, like air, whatever the polarity.
         gray[padding] = 0
     return gray
+
+
+def _usable_window_index(dataset) -> int:
+    """Index of the first window with a positive width, as viewers skip an unusable one; 0 without one."""
+    from pydicom.multival import MultiValue
+
+    widths = dataset.get("WindowWidth")
+    if widths is None or "VOILUTSequence" in dataset:
+        return 0
+    widths = list(widths) if isinstance(widths, (list, tuple, MultiValue)) else [widths]
+    return next((index for index, width in enumerate(widths) if width is not None and float(width) > 0), 0)
 
 
 def _padding_mask(dataset, pixels: np.ndarray) -> np.ndarray | None:

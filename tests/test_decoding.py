@@ -233,6 +233,16 @@ def test_dicom_window_saturates_outside(tmp_path, gray):
     assert (pixels[levels > 3072] == 255).all()
 
 
+def test_dicom_unusable_first_window_skipped(tmp_path, gray):
+    # Viewers skip a window of width 0 and show the next one the file offers.
+    levels = gray.astype(np.uint16) * 16
+    path = write_dicom(
+        tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, WindowCenter=[2048, 2048], WindowWidth=[0, 2048]
+    )
+    diff = np.abs(load_grayscale(path) - expected_windowed(levels, 2048, 2048))
+    assert diff.max() <= 1.0
+
+
 def test_dicom_first_frame_used(tmp_path, gray):
     frames = np.stack([gray, 255 - gray])
     path = write_dicom(tmp_path / "xray.dcm", frames, "MONOCHROME2", bits_stored=8, NumberOfFrames=2)
