@@ -84,7 +84,7 @@ def _upload(page: Page, image_path: Path) -> None:
         upload.get_by_role("button").first.click()
     upload.locator("input[type=file]").set_input_files(image_path)
     # gr.File shows the file name while it uploads, with "Uploading..." where the
-    # download link goes; the link appears once the server holds the file.
+    # download link goes; the link appears once the upload has finished.
     expect(upload).to_contain_text(_file_name_pattern(image_path.name), timeout=UI_TIMEOUT_MS)
     expect(upload.locator("td.download a")).to_have_count(1, timeout=UI_TIMEOUT_MS)
 
@@ -99,7 +99,7 @@ def _expect_result(page: Page, text: str) -> None:
     try:
         expect(page.locator("#result")).to_contain_text(text, timeout=UI_TIMEOUT_MS)
     except AssertionError as error:
-        shown = {
+        page_state = {
             "result": page.locator("#result").inner_text(),
             "inference time": page.locator("#inference-time textarea").input_value(),
             "note": page.locator("#prediction-note").inner_text(),
@@ -107,7 +107,7 @@ def _expect_result(page: Page, text: str) -> None:
             "upload": page.locator("#xray-upload").inner_text(),
             "console errors": page.console_errors,
         }
-        raise AssertionError(f"{error}\nThe page showed: {shown}") from error
+        raise AssertionError(f"{error}\nThe page showed: {page_state}") from error
 
 
 def test_upload_shows_label(browser, running_app, fractured_xray, external_requests):

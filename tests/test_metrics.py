@@ -120,17 +120,17 @@ def _two_normal_radiographs():
     return labels, probabilities, groups
 
 
-def test_bootstrap_no_specificity_interval_from_two_normal_radiographs():
+def test_bootstrap_specificity_without_interval():
     intervals = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)
     assert intervals["specificity"] is None
 
 
-def test_bootstrap_no_roc_auc_interval_from_two_normal_radiographs():
+def test_bootstrap_roc_auc_without_interval():
     intervals = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)
     assert intervals["roc_auc"] is None
 
 
-def test_bootstrap_sensitivity_interval_from_nine_fractured_radiographs():
+def test_bootstrap_sensitivity_interval_kept():
     low, high = bootstrap_intervals(*_two_normal_radiographs(), num_resamples=100)["recall"]
     assert low < high
 
