@@ -28,6 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
+import gradio.route_utils as gradio_route_utils  # noqa: E402
 import gradio.utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
@@ -590,6 +591,18 @@ def main() -> None:
     transfer_rows = load_transfer_results(models_dir, RUNS_DIR)
     translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows)
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
+    # launch() returns after Ctrl-C. Gradio 6.31 deletes the server's uploads and outputs in a
+    # shutdown hook that Ctrl-C does not reach (the files stayed in a test), so it happens here.
+    delete_files_of_server(demo, upload_folder)
+
+
+def delete_files_of_server(demo: gr.Blocks, upload_folder: Path) -> None:
+    """Delete the uploads and outputs that `demo` cached, and the folders this leaves empty."""
+    # NOTE: delete_files_created_by_app is the function Gradio's own shutdown hook calls (gradio 6.31, pinned).
+    cached = sum(Path(file).exists() for files in demo.temp_file_sets for file in files)
+    gradio_route_utils.delete_files_created_by_app(demo, age=None)
+    delete_stale_uploads(upload_folder, max_age_seconds=float("inf"))
+    logger.info("Deleted %d files this server had cached in %s", cached, upload_folder)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import string
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from conftest import (
     PLOT_FILENAMES,
     PRIVACY_VARIABLES,
     REPO_ROOT,
+    XRAY_FOLDER,
+    _free_loopback_port,
     write_dicom,
 )
 from gradio_client import Client, handle_file
@@ -260,6 +263,54 @@ def test_main_deletes_stale_uploads(monkeypatch, upload_folder):
         app.main()
 
     assert not (upload_folder / "a1" / "old.jpg").exists()
+
+
+@pytest.fixture(scope="module")
+def stopped_app_uploads(tmp_path_factory):
+    """Copies of one uploaded radiograph in a real server's upload folder, before and after Ctrl-C (SIGINT)."""
+    upload_folder = tmp_path_factory.mktemp("gradio-uploads")
+    log_path = upload_folder.parent / "stopped-app.log"
+    port = _free_loopback_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("FRACTURE_MODEL_DIR", "FRACTURE_MODELS_DIR")}
+    env.update({"GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "GRADIO_TEMP_DIR": str(upload_folder),
+                "FRACTURE_MODEL_DIR": str(COMMITTED_MODEL_DIR)})  # fmt: skip
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([sys.executable, str(REPO_ROOT / "app.py")], cwd=REPO_ROOT, env=env,
+                                   stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:  # the server is still starting
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"app.py did not start:\n{log_path.read_text()[-2000:]}")
+                time.sleep(1)
+        client.predict(handle_file(XRAY_FOLDER / "val" / "fractured" / "1-rotated1.jpg"), api_name="/predict")
+        uploaded = [path for path in upload_folder.rglob("1-rotated1.jpg")]
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # The app's own plots and gallery images stay cached; they hold no patient data.
+    remaining = [path for path in upload_folder.rglob("1-rotated1.jpg")]
+    return uploaded, remaining
+
+
+@pytest.mark.slow
+def test_server_cached_the_upload(stopped_app_uploads):
+    uploaded, _ = stopped_app_uploads
+    assert uploaded
+
+
+@pytest.mark.slow
+def test_ctrl_c_deletes_cached_uploads(stopped_app_uploads):
+    _, remaining = stopped_app_uploads
+    assert remaining == []
 
 
 def test_eval_results_absent(tmp_path):
