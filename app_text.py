@@ -52,13 +52,16 @@ UI_TEXT = {
             "Decision threshold {decision_threshold} and screening threshold {screening_threshold}: defaults, "
             "because this model has no stored calibration."
         ),
-        "note_decision": "At the decision threshold, the model output is **{class_name}**.",
+        "note_decision": (
+            "At the decision threshold, the model output is **{class_name}**. The output follows that "
+            "threshold, not the larger percentage, so the two can differ."
+        ),
         "reliability_cv": "Measured performance: ROC-AUC {roc_auc}{interval} per radiograph in cross-validation.",
         "reliability_cv_interval": " (95% CI {low}–{high})",
         "reliability_val_leak_free": (
             "Measured performance on the leak-free val split of the original set: ROC-AUC {roc_auc}, where 0.5 "
-            "is chance and lower values rank the classes in reverse. No cross-validation results are stored "
-            "for this model."
+            "is chance and lower values rank the classes in reverse. This model folder stores no "
+            "cross-validation; the model-comparison tab lists cross-validations of the training recipes."
         ),
         "reliability_none": "Measured performance: not evaluated, because no evaluation results are stored.",
         "reliability_fracatlas": "On the grouped FracAtlas test split: ROC-AUC {roc_auc}.",
@@ -267,13 +270,16 @@ UI_TEXT = {
             "Ambang keputusan {decision_threshold} dan ambang skrining {screening_threshold}: nilai bawaan, "
             "karena model ini tidak menyimpan kalibrasi."
         ),
-        "note_decision": "Pada ambang keputusan, keluaran model adalah **{class_name}**.",
+        "note_decision": (
+            "Pada ambang keputusan, keluaran model adalah **{class_name}**. Keluaran mengikuti ambang itu, "
+            "bukan persentase yang lebih besar, sehingga keduanya bisa berbeda."
+        ),
         "reliability_cv": "Kinerja terukur: ROC-AUC {roc_auc}{interval} per radiograf dalam validasi silang.",
         "reliability_cv_interval": " (IK 95% {low}–{high})",
         "reliability_val_leak_free": (
             "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC {roc_auc}, dengan 0.5 "
-            "setara tebakan acak dan nilai di bawahnya berarti urutan kelas terbalik. Hasil validasi silang "
-            "untuk model ini tidak tersimpan."
+            "setara tebakan acak dan nilai di bawahnya berarti urutan kelas terbalik. Folder model ini tidak "
+            "menyimpan validasi silang; tab perbandingan model memuat validasi silang dari resep pelatihan."
         ),
         "reliability_none": "Kinerja terukur: belum dievaluasi, karena hasil evaluasi tidak tersimpan.",
         "reliability_fracatlas": "Pada split uji FracAtlas berkelompok: ROC-AUC {roc_auc}.",
