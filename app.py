@@ -408,6 +408,7 @@ def build_demo(
                     )
                     classify_button = gr.Button(I18N("classify_button"), variant="primary", elem_id="classify")
                     gr.Examples([[str(path)] for path in example_paths], inputs=[upload], label=I18N("examples_label"))
+                    gr.Markdown(I18N("examples_note"), elem_id="examples-note")
                 with gr.Column():
                     result = gr.Label(label=I18N("result_label"), num_top_classes=len(LABELS), elem_id="result")
                     prediction_note = gr.Markdown(elem_id="prediction-note")

@@ -40,6 +40,10 @@ UI_TEXT = {
         "compare_button": "Compare all models on this image",
         "compare_table_label": "All models on this image",
         "examples_label": "Example X-rays",
+        "examples_note": (
+            "The examples come from the original set's val split, whose radiographs most served models rank in "
+            "reverse: they show how the app works, not how well it finds fractures (see the model-comparison tab)."
+        ),
         "result_label": "Model output",
         "inference_time_label": "Inference time (ms, model only)",
         "note_model": "Model `{model}`: fracture probability {probability}.",
@@ -258,6 +262,11 @@ UI_TEXT = {
         "compare_button": "Bandingkan semua model pada citra ini",
         "compare_table_label": "Semua model pada citra ini",
         "examples_label": "Contoh citra sinar-X",
+        "examples_note": (
+            "Contoh berasal dari subset val set asli, yang radiografnya diurutkan terbalik oleh sebagian besar "
+            "model yang disajikan: contoh menunjukkan cara kerja aplikasi, bukan seberapa baik aplikasi "
+            "menemukan fraktur (lihat tab perbandingan model)."
+        ),
         "result_label": "Keluaran model",
         "inference_time_label": "Waktu inferensi (ms, model saja)",
         "note_model": "Model `{model}`: probabilitas fraktur {probability}.",

@@ -224,6 +224,17 @@ def test_indonesian_locale_ui(browser, running_app, fractured_xray, external_req
     page.context.close()
 
 
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("en-US", "show how the app works, not how well it finds fractures"),
+     ("id-ID", "menunjukkan cara kerja aplikasi, bukan seberapa baik aplikasi menemukan fraktur")],
+)
+def test_examples_note(browser, running_app, external_requests, locale, expected):
+    page = _open_app(browser, running_app.url, locale, external_requests)
+    expect(page.locator("#examples-note")).to_contain_text(expected, timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
 def test_indonesian_error_message(browser, running_app, tmp_path, external_requests):
     empty = tmp_path / "kosong.jpg"
     empty.write_bytes(b"")
