@@ -54,3 +54,12 @@ def test_pooled_fold_predictions(model_and_cv_dirs):
     _, cv_dir = model_and_cv_dirs
     labels, probabilities, groups, threshold = plots.load_fold_predictions(cv_dir)
     assert len(labels) == 16
+
+
+def test_epochs_counted_from_one():
+    assert plots.epoch_numbers([{"epoch": 0}, {"epoch": 1}]) == [1, 2]
+
+
+def test_continued_run_epochs_follow_earlier_ones():
+    # The served ResNet50 trained 2 epochs, then continued for 2 more from those weights.
+    assert plots.epoch_numbers([{"epoch": 0}, {"epoch": 1}], earlier_epochs=2) == [3, 4]

@@ -19,12 +19,14 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and in tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from bone_fracture import POSITIVE_INDEX  # noqa: E402
 from bone_fracture.ensemble import ENSEMBLE_CONFIG_FILE  # noqa: E402
 
 from .evaluate_model import EVAL_PREDICTIONS_FILE  # noqa: E402
+from .lineage import earlier_budget, read_initialisation  # noqa: E402
 from .metrics import compute_metrics, radiograph_level  # noqa: E402
 from .train import TEST_PREDICTIONS_FILE  # noqa: E402
 
@@ -34,15 +36,30 @@ logger = logging.getLogger(__name__)
 DEFAULT_EVAL_SPLITS = ("val_leak_free", "fracatlas_test")
 
 
-def plot_learning_curves(training_log: list[dict], path: Path, title: str) -> Path:
-    """Training loss and validation ROC-AUC and accuracy per epoch."""
-    epochs = [record["epoch"] for record in training_log]
+def epoch_numbers(training_log: list[dict], earlier_epochs: int = 0) -> list[int]:
+    """Number the logged epochs from 1, after the `earlier_epochs` of the runs this one continued."""
+    return [record["epoch"] + earlier_epochs + 1 for record in training_log]
+
+
+def plot_learning_curves(training_log: list[dict], path: Path, title: str, earlier_epochs: int = 0) -> Path:
+    """Training loss and validation ROC-AUC and accuracy per epoch, counted from 1.
+
+    `earlier_epochs` shifts the epochs of a run that continued earlier runs'
+    weights. With several sources, the selection score (the weighted mean of
+    the per-source ROC-AUCs, which chose the checkpoint) is drawn as well.
+    """
+    epochs = epoch_numbers(training_log, earlier_epochs)
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
     loss_axis.plot(epochs, [record["train_loss"] for record in training_log], marker="o")
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     metric_axis.plot(epochs, [record["validation_roc_auc"] for record in training_log], marker="o", label="ROC-AUC")
+    if all("validation_selection_roc_auc" in record for record in training_log):
+        selection = [record["validation_selection_roc_auc"] for record in training_log]
+        metric_axis.plot(epochs, selection, marker="^", label="selection ROC-AUC")
     metric_axis.plot(epochs, [record["validation_accuracy"] for record in training_log], marker="s", label="accuracy")
     metric_axis.set(xlabel="epoch", ylim=(0, 1), title="Validation (held-out radiographs)")
+    for axis in (loss_axis, metric_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     metric_axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
@@ -159,7 +176,9 @@ def main(argv=None) -> list[Path]:
     log_path = args.model_dir / "training_log.json"
     if log_path.is_file():
         log = json.loads(log_path.read_text())
-        written.append(plot_learning_curves(log, args.model_dir / "learning_curves.png", f"{name}: training"))
+        earlier_epochs, _ = earlier_budget(read_initialisation(args.model_dir))
+        title = f"{name}: training" + (f", continued after {earlier_epochs} earlier epochs" if earlier_epochs else "")
+        written.append(plot_learning_curves(log, args.model_dir / "learning_curves.png", title, earlier_epochs))
     if args.cv_dir is not None:
         labels, probabilities, groups, threshold = load_fold_predictions(args.cv_dir)
         radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, groups)
