@@ -53,6 +53,8 @@ _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _TIFF_PHOTOMETRIC = 262
 _TIFF_WHITE_IS_ZERO = 0
 _JPEG_START = b"\xff\xd8"
+# Pillow modes of 16-bit and float images, which are stretched to 8 bits.
+_HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
 
 
 class InvalidImageError(ValueError):
@@ -105,6 +107,16 @@ def _scale_to_uint8(array: np.ndarray) -> np.ndarray:
     if high <= low:
         return np.zeros(array.shape, dtype=np.uint8)
     return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def _check_pixel_count(width: int, height: int, name: str) -> None:
+    """Raise `InvalidImageError` (reason "too_large") for an image of more than MAX_IMAGE_PIXELS pixels."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidImageError(
+            f"{name} has {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} accepted. "
+            "Downscale it before uploading.",
+            reason="too_large",
+        )
 
 
 def _check_colour(rgb: np.ndarray, name: str, full_scale: int = 255) -> None:
@@ -191,7 +203,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         )
 
     # Check the size before decoding, which allocates the frame.
-    # An empty Rows or Columns value reads as None; pixel decoding then reports the file as damaged.
+    # An empty Rows or Columns value reads as None, and pixel decoding then reports the file as damaged.
     rows, columns = int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0)
     if rows * columns > MAX_IMAGE_PIXELS and _native_data_too_short(dataset):
         raise InvalidImageError(
@@ -199,12 +211,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
             "is shorter than one frame of that size.",
             reason="damaged",
         )
-    if rows * columns > MAX_IMAGE_PIXELS:
-        raise InvalidImageError(
-            f"{name} has {columns}x{rows} pixels, more than the {MAX_IMAGE_PIXELS:,} accepted. "
-            f"Downscale it before uploading.",
-            reason="too_large",
-        )
+    _check_pixel_count(columns, rows, name)
     _set_transfer_syntax(dataset, name)
     _check_decoder(dataset, name)
     try:
@@ -245,31 +252,35 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         pixels = np.where(padding, np.asarray(pixels)[~padding].min(), pixels)
     gray = _scale_to_uint8(pixels)
 
-    # MONOCHROME1 stores bone dark; radiographs are read with bone bright. A Presentation LUT
-    # Shape of INVERSE inverts the display as well; with MONOCHROME1 it restates the same inversion.
+    # MONOCHROME1 stores bone dark, but radiographs are read with bone bright. A Presentation LUT Shape
+    # of INVERSE also inverts the display, and with MONOCHROME1 it restates the same inversion.
     photometric = dataset.get("PhotometricInterpretation", "MONOCHROME2")
     inverse_shape = dataset.get("PresentationLUTShape") == "INVERSE"
     if photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and inverse_shape):
         gray = 255 - gray
     if padding is not None:
-        # Shown black, like air, whatever the polarity.
+        # Padding is shown black, like air, whatever the polarity.
         gray[padding] = 0
     return gray
 
 
 def _usable_window_index(dataset) -> int:
-    """Index of the first window with a positive width, as viewers skip an unusable one; 0 without one."""
+    """Return the index of the first window with a positive width, or 0 when there is none.
+
+    A window of width 0 cannot be applied, so the next window the file lists is used.
+    """
     from pydicom.multival import MultiValue
 
     widths = dataset.get("WindowWidth")
     if widths is None or "VOILUTSequence" in dataset:
         return 0
-    widths = list(widths) if isinstance(widths, (list, tuple, MultiValue)) else [widths]
+    if not isinstance(widths, MultiValue):
+        widths = [widths]
     return next((index for index, width in enumerate(widths) if width is not None and float(width) > 0), 0)
 
 
 def _padding_mask(dataset, pixels: np.ndarray) -> np.ndarray | None:
-    """Mark the stored values that Pixel Padding Value (and Pixel Padding Range Limit) declare as padding.
+    """Return a mask of the stored values that Pixel Padding Value (and Pixel Padding Range Limit) mark as padding.
 
     Returns None for colour data or a file without a padding value.
     """
@@ -395,7 +406,7 @@ def pil_to_grayscale(image: Image.Image, name: str = "image") -> np.ndarray:
     Raises `InvalidImageError` (reason "colour") for a colour picture; `name`
     names the image in that error.
     """
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    if image.mode in _HIGH_DEPTH_MODES:
         # 16-bit and float PNGs use only part of their range: stretch it.
         return _scale_to_uint8(np.asarray(image))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -440,25 +451,20 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
             # MAX_IMAGE_PIXELS below is the limit; Pillow's own warning starts lower.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise InvalidImageError(
-                        f"{name} has {image.width}x{image.height} pixels, more than the "
-                        f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
-                        reason="too_large",
-                    )
+                _check_pixel_count(image.width, image.height, name)
                 image.load()
                 gray = pil_to_grayscale(ImageOps.exif_transpose(image), name)
                 # Pillow inverts 8-bit WhiteIsZero TIFFs itself, but not 16-bit or float ones.
                 if (
                     image.format == "TIFF"
-                    and image.mode in ("I", "I;16", "I;16B", "I;16L", "F")
+                    and image.mode in _HIGH_DEPTH_MODES
                     and image.tag_v2.get(_TIFF_PHOTOMETRIC) == _TIFF_WHITE_IS_ZERO
                 ):
                     gray = 255 - gray
                 return gray
     except UnidentifiedImageError as error:
         if data.startswith(_JPEG_START):
-            # Pillow reads 8-bit JPEGs only; 12-bit and lossless ones (common in radiology) go to libjpeg.
+            # Pillow reads 8-bit JPEGs only, so 12-bit and lossless ones go to libjpeg.
             return _decode_with_libjpeg(data, name)
         # Some DICOM exports omit the 128-byte preamble, so pydicom gets a second chance.
         try:
@@ -475,22 +481,17 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
 
 
 def _decode_with_libjpeg(data: bytes, name: str) -> np.ndarray:
-    """Decode a JPEG that Pillow cannot (12-bit, lossless, JPEG-LS) with libjpeg."""
+    """Decode a JPEG that Pillow cannot read (12-bit or lossless) with libjpeg."""
     import libjpeg
 
     try:
         parameters = libjpeg.get_parameters(data)
-        if parameters["rows"] * parameters["columns"] > MAX_IMAGE_PIXELS:
-            raise InvalidImageError(
-                f"{name} has {parameters['columns']}x{parameters['rows']} pixels, more than the "
-                f"{MAX_IMAGE_PIXELS:,} accepted. Downscale it before uploading.",
-                reason="too_large",
-            )
+        _check_pixel_count(parameters["columns"], parameters["rows"], name)
         pixels = libjpeg.decode(data)
     except InvalidImageError:
         raise
-    except Exception as error:  # libjpeg raises RuntimeError and ValueError for broken streams
-        raise InvalidImageError(f"{name} starts like a JPEG but cannot be decoded ({error}).", reason="damaged") from error
+    except Exception as error:  # libjpeg raises RuntimeError, among other types, for a broken stream
+        raise InvalidImageError(f"{name} is a JPEG that failed to decode ({error}).", reason="damaged") from error
     if pixels.ndim == 3:
         _check_colour(pixels[::4, ::4], name, 2 ** int(parameters["precision"]) - 1)
         pixels = pixels.mean(axis=-1)

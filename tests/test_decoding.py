@@ -234,7 +234,7 @@ def test_dicom_window_saturates_outside(tmp_path, gray):
 
 
 def test_dicom_unusable_first_window_skipped(tmp_path, gray):
-    # Viewers skip a window of width 0 and show the next one the file offers.
+    # A window of width 0 cannot be applied, so the file's next window is used.
     levels = gray.astype(np.uint16) * 16
     path = write_dicom(
         tmp_path / "xray.dcm", levels, "MONOCHROME2", bits_stored=12, WindowCenter=[2048, 2048], WindowWidth=[0, 2048]
@@ -834,7 +834,7 @@ def test_dicom_pixel_padding_black_in_monochrome1(tmp_path, gray):
 def test_dicom_signed_pixel_padding(tmp_path, gray):
     stored = _padded(gray, -32768, np.int16)
     path = write_dicom(tmp_path / "xray.dcm", stored, "MONOCHROME2", 16, PixelRepresentation=1)
-    # Written as the unsigned bit pattern, as some modalities store it.
+    # The padding value is written as its unsigned bit pattern (32768 for -32768).
     from pydicom import dcmread
 
     dataset = dcmread(path)
@@ -892,7 +892,7 @@ def test_16_bit_white_is_zero_tiff_inverted(tmp_path, gray):
 
 @pytest.mark.parametrize("lossless", [False, True])
 def test_12_bit_jpeg_file_decodes(tmp_path, gray, lossless):
-    # Pillow reads 8-bit JPEGs only; scanners and PACS also write 12-bit and lossless ones.
+    # Pillow reads 8-bit JPEGs only, so these go to libjpeg.
     import imagecodecs
 
     options = {"lossless": True, "predictor": 1} if lossless else {"level": 95}
