@@ -592,8 +592,8 @@ def main() -> None:
     transfer_rows = load_transfer_results(models_dir, RUNS_DIR)
     translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows)
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
-    # launch() returns after Ctrl-C. Gradio 6.31 deletes the server's uploads and outputs in a
-    # shutdown hook that Ctrl-C does not reach (the files stayed in a test), so it happens here.
+    # Gradio 6.31 deletes cached uploads and outputs in a shutdown hook that Ctrl-C did not reach
+    # in a test (the files stayed), so they are deleted here, once launch() returns.
     delete_files_of_server(demo, upload_folder)
 
 

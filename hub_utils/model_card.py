@@ -102,15 +102,19 @@ def _evaluation_table(eval_results: dict) -> str:
     )
     notes = []
     if thresholds:
-        notes.append(f"The metrics take the stored decision threshold ({', '.join(map(str, thresholds))}) on the "
-                     "calibrated fracture probability")
-        if screening_thresholds:
-            notes[-1] += (f"; the last column takes the screening threshold ({', '.join(map(str, screening_thresholds))}), "
-                          "chosen on the validation radiographs for sensitivity 0.95")
-        notes[-1] += "."
+        notes.append(
+            f"The metrics take the stored decision threshold ({', '.join(map(str, thresholds))}) on the "
+            "calibrated fracture probability."
+        )
+    if screening_thresholds:
+        notes.append(
+            f"The last column takes the screening threshold ({', '.join(map(str, screening_thresholds))}), "
+            "chosen on the validation radiographs for the target sensitivity in calibration.json."
+        )
+    notes.append("ROC-AUC 0.5 is chance, and below 0.5 the model ranks the classes in reverse.")
     notes.append(
-        "ROC-AUC 0.5 is chance, and below 0.5 the model ranks the classes in reverse. Rows with few fractured or "
-        "normal images (see the counts) say little; docs/RESULTS.md in the repository gives 95% intervals."
+        "Rows with few fractured or normal images (see the counts) carry little weight. "
+        "docs/RESULTS.md in the repository gives 95% intervals."
     )
     return "\n".join(lines) + "\n\n" + " ".join(notes)
 

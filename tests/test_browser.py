@@ -63,7 +63,12 @@ def _open_app(browser: Browser, url: str, locale: str, external_requests: list[s
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     console_errors = []
-    page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+
+    def record_console_error(message) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    page.on("console", record_console_error)
     page.on("pageerror", lambda error: console_errors.append(str(error)))
     page.console_errors = console_errors
     page.goto(url)
@@ -84,7 +89,7 @@ def _upload(page: Page, image_path: Path) -> None:
         upload.get_by_role("button").first.click()
     upload.locator("input[type=file]").set_input_files(image_path)
     # gr.File shows the file name while it uploads, with "Uploading..." where the
-    # download link goes; the link appears once the upload has finished.
+    # download link goes. The link appears once the upload has finished.
     expect(upload).to_contain_text(_file_name_pattern(image_path.name), timeout=UI_TIMEOUT_MS)
     expect(upload.locator("td.download a")).to_have_count(1, timeout=UI_TIMEOUT_MS)
 
@@ -95,7 +100,7 @@ def _classify(page: Page, image_path: Path) -> None:
 
 
 def _expect_result(page: Page, text: str) -> None:
-    """Wait for `text` in the result label; on failure, say what the page showed instead."""
+    """Wait for `text` in the result label, and on failure report what the page showed instead."""
     try:
         expect(page.locator("#result")).to_contain_text(text, timeout=UI_TIMEOUT_MS)
     except AssertionError as error:

@@ -1,4 +1,4 @@
-"""Recomputing stored bootstrap intervals from eval_predictions.json."""
+"""Tests of recomputing stored bootstrap intervals from eval_predictions.json."""
 
 import json
 
@@ -59,13 +59,13 @@ def test_refresh_matches_bootstrap_at_stored_threshold(evaluated_model):
     assert _intervals(model_dir, "fracatlas_test") == expected
 
 
-def test_refresh_without_table_keeps_body_part_intervals(evaluated_model):
+def test_refresh_without_table_skips_parts(evaluated_model):
     model_dir, _, _ = evaluated_model
     skipped = refresh(model_dir, body_parts=None)
     assert skipped == ["fracatlas_test_hand"]
 
 
-def test_refresh_with_table_drops_interval_of_two_blocks(evaluated_model):
+def test_refresh_drops_two_block_interval(evaluated_model):
     # The hand images sit in two id blocks, too few groups for any interval.
     model_dir, _, csv_path = evaluated_model
     main([str(model_dir), "--metadata_csv", str(csv_path)])

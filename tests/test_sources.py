@@ -362,7 +362,7 @@ def test_evaluation_counts_groups(fracatlas_evaluation):
     assert fracatlas_evaluation["fracatlas_train"]["num_groups"] == 4
 
 
-def test_evaluation_gives_no_interval_from_four_groups(fracatlas_evaluation):
+def test_evaluation_four_groups_no_interval(fracatlas_evaluation):
     # Four id blocks are under the five groups per class that an interval needs.
     assert fracatlas_evaluation["fracatlas_train"]["intervals"]["accuracy"] is None
 

@@ -29,14 +29,14 @@ logger = logging.getLogger(__name__)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model_dirs", nargs="+", help="Folders holding eval_results.json and eval_predictions.json.")
+    parser.add_argument("model_dirs", nargs="+", help="Folders that contain eval_results.json and eval_predictions.json.")
     parser.add_argument("--metadata_csv", default=None,
                         help="FracAtlas-style table (image_id and body part columns) for the per body part splits.")
     return parser.parse_args(argv)
 
 
 def _split_predictions(predictions: dict, split_name: str, body_parts: dict[str, str] | None) -> list[dict] | None:
-    """Find the stored predictions behind one evaluated split; None when they are not there."""
+    """Return the stored predictions of one evaluated split, or None when they are missing."""
     if split_name in predictions:
         return predictions[split_name]
     if body_parts is None:
@@ -52,11 +52,14 @@ def _split_predictions(predictions: dict, split_name: str, body_parts: dict[str,
 
 
 def refresh(model_dir: Path, body_parts: dict[str, str] | None) -> list[str]:
-    """Rewrite the intervals of `model_dir`'s evaluated splits; return the names of the splits left as they were."""
+    """Rewrite the intervals of `model_dir`'s evaluated splits and return the splits whose predictions are missing."""
     results_path = model_dir / EVAL_RESULTS_FILE
     predictions_path = model_dir / EVAL_PREDICTIONS_FILE
     if not predictions_path.is_file():
-        raise FileNotFoundError(f"{predictions_path} is missing, so the intervals of {results_path} cannot be recomputed.")
+        raise FileNotFoundError(
+            f"{predictions_path} is missing, so the intervals of {results_path} cannot be recomputed. "
+            "Run train.evaluate_model on that folder first."
+        )
     results = json.loads(results_path.read_text())
     predictions = json.loads(predictions_path.read_text())
     skipped = []
@@ -80,11 +83,11 @@ def main(argv=None) -> None:
     body_parts = read_body_parts(args.metadata_csv) if args.metadata_csv else None
     for model_dir in map(Path, args.model_dirs):
         if not (model_dir / EVAL_RESULTS_FILE).is_file():
-            logger.info("%s has no %s; skipped.", model_dir, EVAL_RESULTS_FILE)
+            logger.info("%s has no %s, so it is skipped.", model_dir, EVAL_RESULTS_FILE)
             continue
         skipped = refresh(model_dir, body_parts)
         if skipped:
-            logger.warning("%s: intervals of %s kept, their predictions were not found.", model_dir, ", ".join(skipped))
+            logger.warning("%s: intervals of %s kept, because their predictions were not found.", model_dir, ", ".join(skipped))
         logger.info("%s: intervals recomputed.", model_dir)
 
 
