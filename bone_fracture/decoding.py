@@ -182,6 +182,7 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         raise InvalidImageError(
             f"{name} is a DICOMDIR, the index of a DICOM disc or folder, not an image.", reason="dicomdir"
         )
+    # NOTE: Float Pixel Data and Double Float Pixel Data are not read, so such a file is reported as damaged.
     if "PixelData" not in dataset:
         if "Rows" in dataset or len(dataset) == 0:
             # Where a file ends early, pydicom returns without an error and without the pixel data, or with
