@@ -54,7 +54,7 @@ from app_results import (  # noqa: E402
     load_transfer_results,
     render_reliability,
 )
-from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT, pick_language  # noqa: E402
+from app_text import CLASS_NAMES, DEFAULT_LANGUAGE, PAGE_TITLE, UI_TEXT, format_decimal, pick_language  # noqa: E402
 from bone_fracture import (  # noqa: E402
     LABELS,
     POSITIVE_LABEL,
@@ -219,8 +219,8 @@ def render_prediction_note(
     calibration = predictor.calibration
     fracture_probability = prediction.probabilities[POSITIVE_LABEL]
     thresholds = {
-        "decision_threshold": f"{calibration.decision_threshold:.3f}",
-        "screening_threshold": f"{calibration.screening_threshold:.3f}",
+        "decision_threshold": format_decimal(calibration.decision_threshold, 3, text),
+        "screening_threshold": format_decimal(calibration.screening_threshold, 3, text),
         "screening_sensitivity": f"{calibration.screening_sensitivity:.0%}",
     }
     threshold_key = "note_thresholds" if has_stored_calibration(predictor) else "note_uncalibrated"
@@ -228,7 +228,7 @@ def render_prediction_note(
     flagged = fracture_probability >= calibration.screening_threshold
 
     lines = [
-        text["note_model"].format(model=model_name, probability=f"{fracture_probability:.3f}"),
+        text["note_model"].format(model=model_name, probability=format_decimal(fracture_probability, 3, text)),
         render_reliability(reliability or ModelReliability(None), text),
         text[threshold_key].format(**thresholds),
         text["note_decision"].format(class_name=CLASS_NAMES[language][label]),
@@ -324,7 +324,8 @@ def build_demo(
         note = render_prediction_note(name, predictors[name], prediction, language, reliability.get(name))
         model_input = prediction.steps.model_input
         heatmap = overlay_heatmap(model_input, predictors[name].explain(model_input))
-        return gr.skip(), note, f"{prediction.inference_seconds * 1000:.1f}", heatmap, *_step_images(prediction.steps)
+        milliseconds = format_decimal(prediction.inference_seconds * 1000, 1, UI_TEXT[language])
+        return gr.skip(), note, milliseconds, heatmap, *_step_images(prediction.steps)
 
     def clear_prediction_details() -> tuple:
         return (None,) * (4 + len(STEP_TEXT_KEYS))

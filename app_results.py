@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app_text import CLASS_NAMES, UI_TEXT
+from app_text import CLASS_NAMES, UI_TEXT, format_decimal
 from train.make_results import (
     BASELINE_ROWS,
     BODY_PART_PREFIX,
@@ -335,8 +335,8 @@ def _as_interval(value: object) -> tuple[float, float] | None:
     return None if low is None or high is None else (low, high)
 
 
-def _format_metric(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+def _format_metric(value: float | None, text: Mapping[str, str]) -> str:
+    return "–" if value is None else format_decimal(value, 3, text)
 
 
 def _format_count(value: int | None) -> str:
@@ -355,7 +355,7 @@ def render_comparison_table(rows: list[EvalRow], text: Mapping[str, str]) -> str
 
     for row in rows:
         cells = [f"`{row.model}`", split_name(row.split, row.num_images, text)]
-        cells += ["–" if row.metrics[key] is None else f"{row.metrics[key]:.3f}" for key in METRIC_KEYS]
+        cells += [_format_metric(row.metrics[key], text) for key in METRIC_KEYS]
         cells.append("–" if row.num_images is None else str(row.num_images))
         lines.append(markdown_row(cells))
     return "\n".join(lines)
@@ -378,10 +378,10 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
     lines = [markdown_row(headers), markdown_row(["---"] * len(headers))]
 
     for row in rows:
-        roc_auc = _format_metric(row.roc_auc)
+        roc_auc = _format_metric(row.roc_auc, text)
         if row.roc_auc is not None and row.roc_auc_ci95 is not None:
-            low, high = row.roc_auc_ci95
-            roc_auc += f" ({low:.3f}–{high:.3f})"
+            low, high = (format_decimal(bound, 3, text) for bound in row.roc_auc_ci95)
+            roc_auc += f" ({low}–{high})"
         level = text[CV_LEVELS[row.level]]
         if row.source is not None:
             level = text["level_source"].format(level=level, source=row.source)
@@ -393,7 +393,7 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
             _format_count(row.num_radiographs),
             roc_auc,
         ]
-        cells += [_format_metric(row.metrics[key]) for key in CV_METRIC_KEYS]
+        cells += [_format_metric(row.metrics[key], text) for key in CV_METRIC_KEYS]
         lines.append(markdown_row(cells))
     return "\n".join(lines)
 
@@ -416,10 +416,12 @@ def _test_set_name(test_set: str, text: Mapping[str, str]) -> str:
     return split_name(test_set, None, text)
 
 
-def _with_interval(value: float, interval: list[float] | None) -> str:
+def _with_interval(value: float, interval: list[float] | None, text: Mapping[str, str]) -> str:
     if interval is None:
-        return f"{value:.2f}"
-    return f"{value:.2f} ({interval[0]:.2f}–{interval[1]:.2f})"
+        return format_decimal(value, 2, text)
+    low, high = (format_decimal(bound, 2, text) for bound in interval)
+    return f"{format_decimal(value, 2, text)} ({low}–{high})"
+
 
 
 def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
@@ -447,10 +449,10 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
                     "–" if row.get("input_size") is None else str(row["input_size"]),
                     _test_set_name(row["test_set"], text),
                     str(row["num_images"]),
-                    _with_interval(row["roc_auc"], row["roc_auc_ci95"]),
-                    _with_interval(row["recall"], row["recall_ci95"]),
-                    _with_interval(row["specificity"], row["specificity_ci95"]),
-                    screening_pair(row.get("screening")),
+                    _with_interval(row["roc_auc"], row["roc_auc_ci95"], text),
+                    _with_interval(row["recall"], row["recall_ci95"], text),
+                    _with_interval(row["specificity"], row["specificity_ci95"], text),
+                    screening_pair(row.get("screening"), text["decimal_separator"]),
                 ]
             )
         )
@@ -467,10 +469,10 @@ def render_parameters_table(processor: "XrayImageProcessor", text: Mapping[str, 
     elif processor.blur_sigma == 0:
         sigma = text["sigma_from_kernel"]
     else:
-        sigma = f"{processor.blur_sigma:g}"
+        sigma = f"{processor.blur_sigma:g}".replace(".", text["decimal_separator"])
 
     parameters = [
-        (text["param_clip_limit"], f"{processor.clahe_clip_limit:g}"),
+        (text["param_clip_limit"], f"{processor.clahe_clip_limit:g}".replace(".", text["decimal_separator"])),
         (text["param_tile_grid"], f"{columns} × {rows}"),
         (text["param_blur_kernel"], f"{kernel} × {kernel}" if blur_enabled else text["blur_disabled"]),
         (text["param_blur_sigma"], sigma),
@@ -566,8 +568,8 @@ def render_val_context(shortcut: ShortcutCheck | None, text: Mapping[str, str]) 
         and shortcut.train_darker_is_fractured_roc_auc is not None
     ):
         conclusion = text["val_shortcut"].format(
-            val_roc_auc=f"{shortcut.val_darker_is_fractured_roc_auc:.2f}",
-            train_roc_auc=f"{shortcut.train_darker_is_fractured_roc_auc:.2f}",
+            val_roc_auc=format_decimal(shortcut.val_darker_is_fractured_roc_auc, 2, text),
+            train_roc_auc=format_decimal(shortcut.train_darker_is_fractured_roc_auc, 2, text),
         )
     else:
         conclusion = text["val_shortcut_unknown"]
@@ -583,7 +585,7 @@ def render_baseline_table(text: Mapping[str, str]) -> str:
         # the part of the name before its bracketed origin.
         architecture = name.partition(" (")[0]
         # Two decimals, as the original project reported them.
-        cells = ["–" if value is None else f"{value:.2f}" for value in metrics]
+        cells = ["–" if value is None else format_decimal(value, 2, text) for value in metrics]
         lines.append(markdown_row([architecture, *cells]))
     return "\n".join(lines)
 
@@ -592,7 +594,8 @@ def render_reliability(reliability: ModelReliability, text: Mapping[str, str]) -
     """Render a model's measured performance as one line in the language of `text`."""
     line = _render_main_reliability(reliability, text)
     if reliability.fracatlas_test_roc_auc is not None:
-        line += " " + text["reliability_fracatlas"].format(roc_auc=f"{reliability.fracatlas_test_roc_auc:.2f}")
+        roc_auc = format_decimal(reliability.fracatlas_test_roc_auc, 2, text)
+        line += " " + text["reliability_fracatlas"].format(roc_auc=roc_auc)
     return line
 
 
@@ -601,9 +604,11 @@ def _render_main_reliability(reliability: ModelReliability, text: Mapping[str, s
         interval = ""
         if reliability.roc_auc_ci95 is not None:
             low, high = reliability.roc_auc_ci95
-            interval = text["reliability_cv_interval"].format(low=f"{low:.2f}", high=f"{high:.2f}")
-        return text["reliability_cv"].format(roc_auc=f"{reliability.roc_auc:.2f}", interval=interval)
+            interval = text["reliability_cv_interval"].format(
+                low=format_decimal(low, 2, text), high=format_decimal(high, 2, text)
+            )
+        return text["reliability_cv"].format(roc_auc=format_decimal(reliability.roc_auc, 2, text), interval=interval)
     if reliability.source == "val_leak_free":
-        return text["reliability_val_leak_free"].format(roc_auc=f"{reliability.roc_auc:.2f}")
+        return text["reliability_val_leak_free"].format(roc_auc=format_decimal(reliability.roc_auc, 2, text))
     return text["reliability_none"]
 

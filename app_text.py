@@ -5,6 +5,8 @@ for a request live here. `app.py` builds the UI from them, and
 `app_results.py` renders the results tables with their column headers.
 """
 
+from collections.abc import Mapping
+
 from bone_fracture import DISPLAY_NAMES
 
 # Class names shown to users, per UI language. The English names are the
@@ -22,6 +24,8 @@ DEFAULT_LANGUAGE = "en"
 # "baseline_table" and "cv_table".
 UI_TEXT = {
     "en": {
+        # Not shown as text: the decimal separator of numbers rendered on the server.
+        "decimal_separator": ".",
         "app_heading": "# Bone fracture X-ray classifier",
         "disclaimer": (
             "⚠️ **Screening aid for medical staff and students. This app is not a medical "
@@ -244,6 +248,8 @@ UI_TEXT = {
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
     },
     "id": {
+        # Indonesian writes 0,95 where English writes 0.95.
+        "decimal_separator": ",",
         "app_heading": "# Klasifikasi fraktur tulang pada citra sinar-X",
         "disclaimer": (
             "⚠️ **Alat bantu skrining untuk tenaga medis dan mahasiswa. Aplikasi ini bukan alat "
@@ -286,7 +292,7 @@ UI_TEXT = {
         "reliability_cv": "Kinerja terukur: ROC-AUC {roc_auc}{interval} per radiograf dalam validasi silang.",
         "reliability_cv_interval": " (IK 95% {low}–{high})",
         "reliability_val_leak_free": (
-            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC {roc_auc}, dengan 0.5 "
+            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC {roc_auc}, dengan 0,5 "
             "setara tebakan acak dan nilai di bawahnya berarti urutan kelas terbalik. Folder model ini tidak "
             "menyimpan validasi silang; tab perbandingan model memuat validasi silang dari resep pelatihan."
         ),
@@ -480,6 +486,11 @@ UI_TEXT = {
 # NOTE: Gradio 6.31 shows an I18n title as its raw key in the browser tab, so
 # the tab title carries both languages.
 PAGE_TITLE = "Bone fracture X-ray classifier · Klasifikasi fraktur tulang"
+
+
+def format_decimal(value: float, digits: int, text: Mapping[str, str]) -> str:
+    """Format `value` with `digits` decimals and the decimal separator of the language of `text`."""
+    return f"{value:.{digits}f}".replace(".", text["decimal_separator"])
 
 
 # Primary language subtags that browsers may still send for a supported language.

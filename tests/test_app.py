@@ -44,7 +44,7 @@ import app
 import app_models
 import app_results
 import app_text
-from app_text import CLASS_NAMES, UI_TEXT
+from app_text import CLASS_NAMES, UI_TEXT, format_decimal
 from bone_fracture import (
     LABELS,
     FracturePredictor,
@@ -397,6 +397,19 @@ def test_comparison_table_indonesian_headers(tmp_path):
     assert "ROC-AUC" in table
 
 
+@pytest.mark.parametrize(("language", "expected"), [("en", "0.813"), ("id", "0,813")])
+def test_format_decimal(language, expected):
+    assert format_decimal(0.8126, 3, UI_TEXT[language]) == expected
+
+
+def test_parameters_table_indonesian_decimals():
+    processor = XrayImageProcessor(clahe_clip_limit=3.5, blur_kernel_size=5, blur_sigma=1.2)
+
+    table = app_results.render_parameters_table(processor, UI_TEXT["id"])
+
+    assert "| 3,5 |" in table
+    assert "| 1,2 |" in table
+
 def test_parameters_table_values():
     processor = XrayImageProcessor(
         clahe_clip_limit=3.5,
@@ -526,6 +539,14 @@ def test_cv_table_indonesian(tmp_path):
 
     assert "ROC-AUC (IK 95%)" in table
     assert "per radiograf" in table
+
+
+def test_cv_table_indonesian_decimals(tmp_path):
+    _write_cv_results(tmp_path, "resnet50", json.dumps(CV_RESULTS))
+
+    table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["id"])
+
+    assert "| 0,840 (0,770–0,910) | 0,760 |" in table
 
 
 def test_cv_interval_missing(tmp_path):
@@ -705,8 +726,8 @@ def test_comparison_table_split_names(tmp_path):
 
     assert "| `custom-cnn` | val (600 images) | 0.600 |" in english
     assert "| `custom-cnn` | val, leak-free | 0.500 |" in english
-    assert "| `custom-cnn` | val (600 citra) | 0.600 |" in indonesian
-    assert "| `custom-cnn` | val, bebas kebocoran | 0.500 |" in indonesian
+    assert "| `custom-cnn` | val (600 citra) | 0,600 |" in indonesian
+    assert "| `custom-cnn` | val, bebas kebocoran | 0,500 |" in indonesian
 
 
 def test_split_name_without_count():
@@ -764,7 +785,7 @@ def test_reliability_val_only_not_evaluated(tmp_path):
         (
             app_results.ModelReliability("cv", 0.8412, (0.7711, 0.9123)),
             "id",
-            "Kinerja terukur: ROC-AUC 0.84 (IK 95% 0.77–0.91) per radiograf dalam validasi silang.",
+            "Kinerja terukur: ROC-AUC 0,84 (IK 95% 0,77–0,91) per radiograf dalam validasi silang.",
         ),
         (
             app_results.ModelReliability("val_leak_free", 0.613),
@@ -774,7 +795,7 @@ def test_reliability_val_only_not_evaluated(tmp_path):
         (
             app_results.ModelReliability("val_leak_free", 0.613),
             "id",
-            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC 0.61",
+            "Kinerja terukur pada subset val bebas kebocoran dari set asli: ROC-AUC 0,61",
         ),
         (app_results.ModelReliability(None), "en", "Measured performance: not evaluated"),
         (app_results.ModelReliability(None), "id", "Kinerja terukur: belum dievaluasi"),
@@ -1039,7 +1060,7 @@ def test_note_uncalibrated_model(predictors):
 def test_note_indonesian(predictors):
     note = app.render_prediction_note("mobilenet-v2", predictors["mobilenet-v2"], _prediction(0.2), "id")
 
-    assert "Ambang keputusan 0.300" in note
+    assert "Ambang keputusan 0,300" in note
     assert note.endswith(UI_TEXT["id"]["screening_flag"])
 
 
@@ -1459,6 +1480,11 @@ def test_transfer_table_screening_operating_point(transfer_models_dir):
     assert "| 0.50 (0.40–0.60) | 0.96 / 0.31 |" in table
 
 
+def test_transfer_table_indonesian_decimals(transfer_models_dir):
+    table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["id"])
+
+    assert "| 0,50 (0,40–0,60) | 0,96 / 0,31 |" in table
+
 def test_transfer_table_without_screening_metrics(tmp_path):
     metrics = _transfer_metrics(0.5, 494)
     del metrics["screening"]
@@ -1516,7 +1542,7 @@ def test_reliability_adds_fracatlas_test(tmp_path):
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("en", "On the grouped FracAtlas test split: ROC-AUC 0.79."), ("id", "Pada split uji FracAtlas berkelompok: ROC-AUC 0.79.")],
+    [("en", "On the grouped FracAtlas test split: ROC-AUC 0.79."), ("id", "Pada split uji FracAtlas berkelompok: ROC-AUC 0,79.")],
 )
 def test_reliability_line_with_fracatlas(language, expected):
     reliability = app_results.ModelReliability("val_leak_free", 0.61, fracatlas_test_roc_auc=0.79)

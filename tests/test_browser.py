@@ -220,7 +220,8 @@ def test_indonesian_locale_ui(browser, running_app, fractured_xray, external_req
     _classify(page, fractured_xray)
     _expect_result(page, "Fraktur")
     # The timing and steps appear after the label, so wait for them before the screenshot.
-    expect(page.locator("#inference-time textarea")).not_to_have_value("", timeout=UI_TIMEOUT_MS)
+    # Indonesian writes the decimal separator as a comma.
+    expect(page.locator("#inference-time textarea")).to_have_value(re.compile(r"^\d+,\d$"), timeout=UI_TIMEOUT_MS)
     expect(page.locator("#prediction-steps img")).to_have_count(4, timeout=UI_TIMEOUT_MS)
     page.wait_for_function(
         "[...document.querySelectorAll('#prediction-steps img')].every(image => image.complete && image.naturalWidth > 0)"

@@ -452,11 +452,11 @@ def transfer_table(rows: list[dict], language: str = "en") -> str:
     return "\n".join(lines)
 
 
-def screening_pair(screening: dict | None) -> str:
+def screening_pair(screening: dict | None, decimal_separator: str = ".") -> str:
     """Format sensitivity / specificity at the screening threshold, or a dash when missing."""
     if not screening:
         return "–"
-    return f"{screening['recall']:.2f} / {screening['specificity']:.2f}"
+    return f"{screening['recall']:.2f} / {screening['specificity']:.2f}".replace(".", decimal_separator)
 
 
 def replace_between_markers(path: Path, content: str, name: str = "results") -> None:
