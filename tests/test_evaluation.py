@@ -263,6 +263,19 @@ def test_indonesian_cv_table_names_cnn():
     assert table.splitlines()[2].startswith("| CNN kustom |")
 
 
+def test_indonesian_cv_table_decimal_comma():
+    table = make_results.cv_table([_cv_entry("custom CNN")], language="id")
+    assert "| 0,50 (0,40-0,60) | 0,50 (0,40-0,60) |" in table.splitlines()[2]
+
+
+def test_indonesian_readme_baseline_decimal_comma(evaluated_models, tmp_path):
+    readme = write_readme(tmp_path / "README.id.md")
+    make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
+                       "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv"),
+                       "--runs_dir", str(tmp_path / "no-runs")])
+    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 | 0,79 | 0,82 | 0,82 | 0,79 | – | – |" in readme.read_text()
+
+
 def test_selection_table_marks_reported_runs():
     table = make_results.selection_table([{**_selection_entry({}), "served": False}])
     assert table.splitlines()[2].endswith("| 0.73 | no |")

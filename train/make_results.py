@@ -38,6 +38,7 @@ BASELINE_ROWS = [
 # "id" for README.id.md). docs/RESULTS.md is English.
 TABLE_WORDS = {
     "en": {
+        "decimal_separator": ".",
         "results_header": "| model | split | images | radiographs | accuracy | precision | recall | F1 | specificity | ROC-AUC |",
         "this_repository": "this repository",
         "original_project": "original project, Keras",
@@ -65,6 +66,8 @@ TABLE_WORDS = {
         "parts": {"mixed": "several parts"},
     },
     "id": {
+        # Indonesian writes 0,95 where English writes 0.95.
+        "decimal_separator": ",",
         "results_header": "| model | split | citra | radiograf | akurasi | presisi | recall | F1 | spesifisitas | ROC-AUC |",
         "this_repository": "repositori ini",
         "original_project": "proyek asli, Keras",
@@ -98,8 +101,9 @@ def _rule(header: str) -> str:
     return "|" + "---|" * (header.count("|") - 1)
 
 
-def _format(value) -> str:
-    return "–" if value is None else f"{value:.2f}"
+def _format(value, decimal_separator: str = ".") -> str:
+    """Two decimals with `decimal_separator`, or a dash for a missing value."""
+    return "–" if value is None else f"{value:.2f}".replace(".", decimal_separator)
 
 
 def _read_json(path: Path):
@@ -137,17 +141,17 @@ def results_table(results: list[dict], splits: tuple[str, ...] = ("val", "val_le
             metrics = entry.get("splits", {}).get(split)
             if metrics is None:
                 continue
+            values = [metrics[key] for key in ("accuracy", "precision", "recall", "f1", "specificity", "roc_auc")]
             lines.append(
                 f"| {entry['model']} ({words['this_repository']}) | {words.get(split, split)} | {metrics['num_images']} | "
-                f"{metrics.get('num_radiographs', '–')} | {metrics['accuracy']:.2f} | {metrics['precision']:.2f} | "
-                f"{metrics['recall']:.2f} | {metrics['f1']:.2f} | {metrics['specificity']:.2f} | {metrics['roc_auc']:.2f} |"
+                f"{metrics.get('num_radiographs', '–')} | "
+                + " | ".join(_format(value, words["decimal_separator"]) for value in values)
+                + " |"
             )
-    for name, accuracy, precision, recall, f1 in BASELINE_ROWS:
+    for name, *values in BASELINE_ROWS:
         name = name.replace("original project, Keras", words["original_project"]).replace("custom CNN", words["custom_cnn"])
-        lines.append(
-            f"| {name} | {words['val']} | 600 | 13 | {_format(accuracy)} | {_format(precision)} | "
-            f"{_format(recall)} | {_format(f1)} | – | – |"
-        )
+        cells = " | ".join(_format(value, words["decimal_separator"]) for value in values)
+        lines.append(f"| {name} | {words['val']} | 600 | 13 | {cells} | – | – |")
     return "\n".join(lines)
 
 
@@ -173,9 +177,9 @@ def describe_sources(entry: dict) -> str:
     return f"{' + '.join(sources)}: " if len(sources) > 1 else ""
 
 
-def _with_interval(summary: dict, name: str) -> str:
+def _with_interval(summary: dict, name: str, decimal_separator: str = ".") -> str:
     low, high = summary["ci95_over_folds"][name]
-    return f"{summary['mean'][name]:.2f} ({low:.2f}-{high:.2f})"
+    return f"{summary['mean'][name]:.2f} ({low:.2f}-{high:.2f})".replace(".", decimal_separator)
 
 
 def cv_table(cv_results: list[dict], language: str = "en") -> str:
@@ -196,11 +200,13 @@ def cv_table(cv_results: list[dict], language: str = "en") -> str:
                 level_name = words[level]
                 if source is not None:
                     level_name = words["source_level"].format(level=level_name, source=source)
+                metrics = " | ".join(
+                    _with_interval(summary, name, words["decimal_separator"])
+                    for name in ("roc_auc", "accuracy", "recall", "specificity")
+                )
                 lines.append(
                     f"| {model} | {recipe} | {level_name} | {entry['num_folds']} | {part['num_images']} | "
-                    f"{part['num_radiographs']} | {_with_interval(summary, 'roc_auc')} | "
-                    f"{_with_interval(summary, 'accuracy')} | {_with_interval(summary, 'recall')} | "
-                    f"{_with_interval(summary, 'specificity')} | {budget} |"
+                    f"{part['num_radiographs']} | {metrics} | {budget} |"
                 )
     return "\n".join(lines)
 
@@ -428,11 +434,10 @@ def transfer_test_set_title(test_set: str, language: str = "en") -> str:
     return titles.get(test_set, test_set)
 
 
-def _value_with_interval(row: dict, key: str) -> str:
+def _value_with_interval(row: dict, key: str, decimal_separator: str = ".") -> str:
     interval = row.get(f"{key}_ci95")
-    if interval is None:
-        return f"{row[key]:.2f}"
-    return f"{row[key]:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
+    text = f"{row[key]:.2f}" if interval is None else f"{row[key]:.2f} ({interval[0]:.2f}-{interval[1]:.2f})"
+    return text.replace(".", decimal_separator)
 
 
 def transfer_table(rows: list[dict], language: str = "en") -> str:
@@ -441,13 +446,14 @@ def transfer_table(rows: list[dict], language: str = "en") -> str:
     The last column gives sensitivity and specificity at the screening threshold.
     """
     words = TABLE_WORDS[language]
+    separator = words["decimal_separator"]
     lines = [words["transfer_header"], _rule(words["transfer_header"])]
     for row in rows:
+        metrics = " | ".join(_value_with_interval(row, key, separator) for key in ("roc_auc", "recall", "specificity"))
         lines.append(
             f"| {row['model']} | {' + '.join(row['trained_on'])} | {row['input_size'] or '–'} | "
             f"{transfer_test_set_title(row['test_set'], language)} | "
-            f"{row['num_images']} | {_value_with_interval(row, 'roc_auc')} | {_value_with_interval(row, 'recall')} | "
-            f"{_value_with_interval(row, 'specificity')} | {screening_pair(row.get('screening'))} |"
+            f"{row['num_images']} | {metrics} | {screening_pair(row.get('screening'), separator)} |"
         )
     return "\n".join(lines)
 
