@@ -63,3 +63,52 @@ def test_epochs_counted_from_one():
 def test_continued_run_epochs_follow_earlier_ones():
     # The served ResNet50 trained 2 epochs, then continued for 2 more from those weights.
     assert plots.epoch_numbers([{"epoch": 0}, {"epoch": 1}], earlier_epochs=2) == [3, 4]
+
+
+def _log(epochs: int) -> list[dict]:
+    return [{"epoch": epoch, "train_loss": 0.7, "validation_roc_auc": 0.6, "validation_accuracy": 0.55} for epoch in range(epochs)]
+
+
+def _continued_model(tmp_path, earlier_log):
+    """A model folder that trained 2 epochs on from an earlier 2-epoch run, whose log the record may hold."""
+    model_dir = tmp_path / "resnet50"
+    model_dir.mkdir()
+    (model_dir / "training_log.json").write_text(json.dumps(_log(2)))
+    record = {"epochs": 2, "seconds": 60.0, "earlier": None}
+    if earlier_log is not None:
+        record["training_log"] = earlier_log
+    (model_dir / "initialisation.json").write_text(json.dumps(record))
+    return model_dir
+
+
+def test_earlier_curves_from_the_record(tmp_path):
+    model_dir = _continued_model(tmp_path, _log(2))
+    assert plots.earlier_curves(plots.read_initialisation(model_dir)) == [_log(2)]
+
+
+def test_earlier_curves_unknown_without_stored_log(tmp_path):
+    model_dir = _continued_model(tmp_path, None)
+    assert plots.earlier_curves(plots.read_initialisation(model_dir)) == []
+
+
+def test_earlier_curves_from_a_log_file(tmp_path):
+    model_dir = _continued_model(tmp_path, None)
+    log_path = tmp_path / "first-run-log.json"
+    log_path.write_text(json.dumps(_log(2)))
+    assert plots.earlier_curves(plots.read_initialisation(model_dir), [log_path]) == [_log(2)]
+
+
+def test_earlier_log_of_the_wrong_length_rejected(tmp_path):
+    model_dir = _continued_model(tmp_path, None)
+    log_path = tmp_path / "other-run-log.json"
+    log_path.write_text(json.dumps(_log(3)))
+    with pytest.raises(ValueError, match="trained 2 epochs, but its log holds 3"):
+        plots.earlier_curves(plots.read_initialisation(model_dir), [log_path])
+
+
+def test_learning_curves_draw_earlier_epochs_first(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)  # keep the figure to read its lines
+    plots.plot_learning_curves(_log(2), tmp_path / "curves.png", "run", earlier_epochs=2, earlier_logs=[_log(2)])
+    loss_axis = figures[0].axes[0]
+    assert [list(line.get_xdata()) for line in loss_axis.lines if line.get_linestyle() == "-"] == [[1, 2], [3, 4]]

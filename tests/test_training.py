@@ -145,6 +145,11 @@ def test_continued_run_names_checkpoint(continued_dir, trained_dir):
     assert read_json(continued_dir / INITIALISATION_FILE)["checkpoint"] == str(trained_dir)
 
 
+def test_continued_run_keeps_earlier_log(continued_dir, trained_dir):
+    stored = read_json(continued_dir / INITIALISATION_FILE)["training_log"]
+    assert stored == read_json(trained_dir / "training_log.json")
+
+
 def test_fresh_run_drops_stale_record(tmp_path):
     output_dir = tmp_path / "model"
     output_dir.mkdir()

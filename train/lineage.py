@@ -3,8 +3,8 @@
 A run with `--init pretrained` may start from the folder of an earlier run of
 this project (a served model in `models/`, say) to train it further. Training
 then writes `initialisation.json` beside its outputs: the checkpoint path,
-the earlier run's arguments, epochs and wall time, and that run's own
-`initialisation.json` when it had one. The record is taken when training
+the earlier run's arguments, epochs, wall time and per-epoch log, and that
+run's own `initialisation.json` when it had one. The record is taken when training
 starts, because publishing the new run may replace the folder it came from.
 """
 
@@ -56,6 +56,8 @@ def initialisation_record(checkpoint: str | None) -> dict | None:
         "split": {name: split_arguments(arguments).get(name) for name in SPLIT_ARGUMENTS},
         "chosen_epoch": selection.get("epoch"),
         "selection_roc_auc": selection.get("selection_roc_auc", selection.get("roc_auc")),
+        # Kept so that the learning curves can show the earlier epochs after the folder is replaced.
+        "training_log": training_log,
         "earlier": _read(folder / INITIALISATION_FILE),
     }
 

@@ -41,22 +41,46 @@ def epoch_numbers(training_log: list[dict], earlier_epochs: int = 0) -> list[int
     return [record["epoch"] + earlier_epochs + 1 for record in training_log]
 
 
-def plot_learning_curves(training_log: list[dict], path: Path, title: str, earlier_epochs: int = 0) -> Path:
+def plot_learning_curves(
+    training_log: list[dict],
+    path: Path,
+    title: str,
+    earlier_epochs: int = 0,
+    earlier_logs: list[list[dict]] | tuple = (),
+) -> Path:
     """Training loss and validation ROC-AUC and accuracy per epoch, counted from 1.
 
     `earlier_epochs` shifts the epochs of a run that continued earlier runs'
-    weights. With several sources, the selection score (the weighted mean of
-    the per-source ROC-AUCs, which chose the checkpoint) is drawn as well.
+    weights. `earlier_logs`, the per-epoch logs of those runs (oldest first,
+    the last ones of the `earlier_epochs`), are drawn before this run's
+    epochs, each run as its own line piece, with a dotted line where the
+    weights were carried on. With several sources, the selection score (the
+    weighted mean of the per-source ROC-AUCs, which chose each run's
+    checkpoint) is drawn as well.
     """
-    epochs = epoch_numbers(training_log, earlier_epochs)
+    first_epoch = earlier_epochs - sum(len(log) for log in earlier_logs) + 1
+    segments, start = [], first_epoch
+    for log in [*earlier_logs, training_log]:
+        segments.append((list(range(start, start + len(log))), log))
+        start += len(log)
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    loss_axis.plot(epochs, [record["train_loss"] for record in training_log], marker="o")
+    curves = [
+        (loss_axis, "train_loss", "o", "training loss"),
+        (metric_axis, "validation_roc_auc", "o", "ROC-AUC"),
+        (metric_axis, "validation_selection_roc_auc", "^", "selection ROC-AUC"),
+        (metric_axis, "validation_accuracy", "s", "accuracy"),
+    ]
+    for axis, key, marker, label in curves:
+        color = None
+        for epochs, log in segments:
+            if not log or not all(key in record for record in log):
+                continue
+            (line,) = axis.plot(epochs, [record[key] for record in log], marker=marker, color=color, label=label)
+            color, label = line.get_color(), None  # one colour and one legend entry per curve
+    for epochs, _ in segments[1:]:
+        for axis in (loss_axis, metric_axis):
+            axis.axvline(epochs[0] - 0.5, color="gray", linestyle=":")
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="Training loss")
-    metric_axis.plot(epochs, [record["validation_roc_auc"] for record in training_log], marker="o", label="ROC-AUC")
-    if all("validation_selection_roc_auc" in record for record in training_log):
-        selection = [record["validation_selection_roc_auc"] for record in training_log]
-        metric_axis.plot(epochs, selection, marker="^", label="selection ROC-AUC")
-    metric_axis.plot(epochs, [record["validation_accuracy"] for record in training_log], marker="s", label="accuracy")
     metric_axis.set(xlabel="epoch", ylim=(0, 1), title="Validation (held-out radiographs)")
     for axis in (loss_axis, metric_axis):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -163,12 +187,42 @@ def plot_test_sets(model_dir: Path, splits: list[str]) -> list[Path]:
     ]
 
 
+def earlier_curves(record: dict | None, log_paths: list[Path] | None = None) -> list[list[dict]]:
+    """Return the per-epoch logs of the runs before this one, oldest first, or [] when any is unknown.
+
+    The logs come from the `initialisation.json` record, or from `log_paths`
+    for a record written before it kept them. Each log must hold as many
+    epochs as the record says that run trained.
+    """
+    runs = []  # (epochs, stored log) per earlier run, newest first
+    while record:
+        runs.append((record["epochs"], record.get("training_log")))
+        record = record.get("earlier")
+    runs.reverse()
+    if log_paths is not None:
+        if len(log_paths) != len(runs):
+            raise ValueError(f"--earlier_logs names {len(log_paths)} logs; the model continued {len(runs)} runs.")
+        logs = [json.loads(Path(path).read_text()) for path in log_paths]
+    else:
+        logs = [log for _, log in runs]
+    if any(log is None for log in logs):
+        logger.info("The earlier runs' logs are not stored; the learning curves show this run's epochs alone.")
+        return []
+    for (epochs, _), log in zip(runs, logs):
+        if len(log) != epochs:
+            raise ValueError(f"An earlier run trained {epochs} epochs, but its log holds {len(log)}.")
+    return logs
+
+
 def main(argv=None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", type=Path, required=True, help="Model folder; the PNG files are written there.")
     parser.add_argument("--cv_dir", type=Path, default=None, help="Cross-validation folder with fold_*/ results.")
     parser.add_argument("--eval_splits", nargs="+", default=list(DEFAULT_EVAL_SPLITS),
                         help="Without --cv_dir: splits of eval_predictions.json to plot.")
+    parser.add_argument("--earlier_logs", type=Path, nargs="+", default=None,
+                        help="training_log.json of each run that the model continued, oldest first, for a model "
+                             "whose initialisation.json predates stored logs.")
     args = parser.parse_args(argv)
 
     name = args.model_dir.name
@@ -176,9 +230,13 @@ def main(argv=None) -> list[Path]:
     log_path = args.model_dir / "training_log.json"
     if log_path.is_file():
         log = json.loads(log_path.read_text())
-        earlier_epochs, _ = earlier_budget(read_initialisation(args.model_dir))
+        record = read_initialisation(args.model_dir)
+        earlier_epochs, _ = earlier_budget(record)
+        earlier_logs = earlier_curves(record, args.earlier_logs)
         title = f"{name}: training" + (f", continued after {earlier_epochs} earlier epochs" if earlier_epochs else "")
-        written.append(plot_learning_curves(log, args.model_dir / "learning_curves.png", title, earlier_epochs))
+        written.append(
+            plot_learning_curves(log, args.model_dir / "learning_curves.png", title, earlier_epochs, earlier_logs)
+        )
     if args.cv_dir is not None:
         labels, probabilities, groups, threshold = load_fold_predictions(args.cv_dir)
         radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, groups)
