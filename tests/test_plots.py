@@ -102,7 +102,7 @@ def test_earlier_log_of_the_wrong_length_rejected(tmp_path):
     model_dir = _continued_model(tmp_path, None)
     log_path = tmp_path / "other-run-log.json"
     log_path.write_text(json.dumps(_log(3)))
-    with pytest.raises(ValueError, match="trained 2 epochs, but its log holds 3"):
+    with pytest.raises(ValueError, match="trained 2 epochs, but the log contains 3"):
         plots.earlier_curves(plots.read_initialisation(model_dir), [log_path])
 
 

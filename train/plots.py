@@ -191,17 +191,20 @@ def earlier_curves(record: dict | None, log_paths: list[Path] | None = None) -> 
     """Return the per-epoch logs of the runs before this one, oldest first, or [] when any is unknown.
 
     The logs come from the `initialisation.json` record, or from `log_paths`
-    for a record written before it kept them. Each log must hold as many
-    epochs as the record says that run trained.
+    for a record written before it kept them. Each log must contain as many
+    epochs as the record counts for that run.
     """
-    runs = []  # (epochs, stored log) per earlier run, newest first
+    runs = []  # (epochs, stored log) of each earlier run, collected newest first
     while record:
         runs.append((record["epochs"], record.get("training_log")))
         record = record.get("earlier")
     runs.reverse()
     if log_paths is not None:
         if len(log_paths) != len(runs):
-            raise ValueError(f"--earlier_logs names {len(log_paths)} logs; the model continued {len(runs)} runs.")
+            raise ValueError(
+                f"Invalid --earlier_logs: {len(log_paths)} logs given, but the model continued {len(runs)} runs. "
+                "Pass one training_log.json per earlier run, oldest first."
+            )
         logs = [json.loads(Path(path).read_text()) for path in log_paths]
     else:
         logs = [log for _, log in runs]
@@ -210,7 +213,10 @@ def earlier_curves(record: dict | None, log_paths: list[Path] | None = None) -> 
         return []
     for (epochs, _), log in zip(runs, logs):
         if len(log) != epochs:
-            raise ValueError(f"An earlier run trained {epochs} epochs, but its log holds {len(log)}.")
+            raise ValueError(
+                f"Invalid earlier log: the run trained {epochs} epochs, but the log contains {len(log)}. "
+                "Pass that run's own training_log.json."
+            )
     return logs
 
 
