@@ -42,6 +42,7 @@ from app_models import (  # noqa: E402
     run_all_models,
 )
 from app_results import (  # noqa: E402
+    CV_PLOT_FILES,
     ModelPlots,
     ModelReliability,
     build_translations,
@@ -257,18 +258,18 @@ def _step_image_row(images: tuple[np.ndarray, ...] | None = None, elem_id: str |
         ]
 
 
-def _plots_section(plots: list[ModelPlots]) -> None:
+def _plots_section(plots: list[ModelPlots], elem_id: str) -> None:
     """Show each model's plots under its name, captioned in the UI language."""
-    gr.Markdown(I18N("plots_heading"))
-    if not plots:
-        gr.Markdown(I18N("no_plots"))
-        return
-    with gr.Column(elem_id="model-plots"):
+    with gr.Column(elem_id=elem_id):
         for model_plots in plots:
             gr.Markdown(f"#### `{model_plots.model}`")
             with gr.Row():
                 for text_key, path in model_plots.plots:
-                    gr.Image(value=str(path), label=I18N(text_key), type="filepath", interactive=False)
+                    with gr.Column():
+                        # A caption above the image, because Gradio draws an image's label over its top
+                        # left corner, where the plot's own title is.
+                        gr.Markdown(I18N(text_key))
+                        gr.Image(value=str(path), show_label=False, type="filepath", interactive=False)
 
 
 def build_demo(
@@ -276,6 +277,7 @@ def build_demo(
     default_model: str,
     plots: list[ModelPlots] | None = None,
     reliability: Mapping[str, ModelReliability] | None = None,
+    cv_plots: list[ModelPlots] | None = None,
 ) -> gr.Blocks:
     """Build the three-tab UI around loaded predictors and their measured performance, keyed by model name."""
     model_names = list(predictors)
@@ -453,10 +455,17 @@ def build_demo(
             gr.Markdown(I18N("cv_heading"))
             gr.Markdown(I18N("cv_intro"))
             gr.Markdown(I18N("cv_table"), elem_id="cv-table")
+            if cv_plots:
+                gr.Markdown(I18N("cv_plots_heading"))
+                _plots_section(cv_plots, "cv-plots")
             gr.Markdown(I18N("transfer_heading"))
             gr.Markdown(I18N("transfer_intro"))
             gr.Markdown(I18N("transfer_table"), elem_id="transfer-table")
-            _plots_section(plots or [])
+            gr.Markdown(I18N("plots_heading"))
+            if plots:
+                _plots_section(plots, "model-plots")
+            else:
+                gr.Markdown(I18N("no_plots"))
 
         # API clients do not receive State outputs, so /predict returns the
         # decided class and the probabilities alone. The browser then shows the
@@ -576,9 +585,11 @@ def main() -> None:
     # Cross-validation runs sit beside the served models (models/*/) or under results/cv/.
     cv_rows = load_cv_results(models_dir) + load_cv_results(CV_DIR)
     plots = find_plots(models_dir)
+    cv_plots = find_plots(CV_DIR, CV_PLOT_FILES)
     logger.info(
-        "Found %d evaluation rows and %d models with plots under %s, and %d cross-validation rows there and under %s",
-        len(eval_rows), len(plots), models_dir, len(cv_rows), CV_DIR,
+        "Found %d evaluation rows and %d models with plots under %s, and %d cross-validation rows there and under %s "
+        "(%d runs with plots)",
+        len(eval_rows), len(plots), models_dir, len(cv_rows), CV_DIR, len(cv_plots),
     )  # fmt: skip
 
     # NOTE: get_upload_folder is Gradio's own helper (gradio 6.31, pinned): GRADIO_TEMP_DIR or <tmp>/gradio.
@@ -586,7 +597,7 @@ def main() -> None:
     deleted = delete_stale_uploads(upload_folder, UPLOAD_CACHE_SECONDS[1])
     logger.info("Deleted %d cached files older than %d s from %s", deleted, UPLOAD_CACHE_SECONDS[1], upload_folder)
 
-    demo = build_demo(predictors, default_model, plots, reliability)
+    demo = build_demo(predictors, default_model, plots, reliability, cv_plots)
     # server_name and server_port stay unset, so GRADIO_SERVER_NAME and
     # GRADIO_SERVER_PORT apply. Without them Gradio 6 uses 127.0.0.1 and 7860.
     shortcut = load_shortcut_check(SHORTCUT_CHECK_PATH)

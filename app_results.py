@@ -57,6 +57,12 @@ PLOT_FILES = {
     "roc_curve.png": "plot_roc_curve",
     "confusion_matrix.png": "plot_confusion_matrix",
 }
+# Plot files that `python -m train.plots --cv_dir` writes into a cross-validation
+# export under results/cv/, with the translation key of each caption.
+CV_PLOT_FILES = {
+    "roc_curve.png": "plot_cv_roc_curve",
+    "confusion_matrix.png": "plot_cv_confusion_matrix",
+}
 
 
 @dataclass
@@ -251,13 +257,16 @@ def load_reliability(model_dir: Path) -> ModelReliability:
     return ModelReliability(None)
 
 
-def find_plots(models_dir: Path) -> list[ModelPlots]:
-    """List the plot files of every model folder under `models_dir` that has at least one."""
+def find_plots(models_dir: Path, plot_files: Mapping[str, str] = PLOT_FILES) -> list[ModelPlots]:
+    """List the plot files of every folder under `models_dir` that has at least one of `plot_files`.
+
+    `plot_files` maps a file name to the translation key of its caption.
+    """
     if not models_dir.is_dir():
         return []
     found = []
     for model_dir in sorted(path for path in models_dir.iterdir() if path.is_dir()):
-        plots = [(key, model_dir / name) for name, key in PLOT_FILES.items() if (model_dir / name).is_file()]
+        plots = [(key, model_dir / name) for name, key in plot_files.items() if (model_dir / name).is_file()]
         if plots:
             found.append(ModelPlots(model_dir.name, plots))
     return found

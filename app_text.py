@@ -209,6 +209,9 @@ UI_TEXT = {
         "plot_learning_curves": "Learning curves",
         "plot_roc_curve": "ROC curve (cross-validation, or the test sets without it)",
         "plot_confusion_matrix": "Confusion matrix (cross-validation, or the test sets without it)",
+        "cv_plots_heading": "### Cross-validation plots",
+        "plot_cv_roc_curve": "ROC curve of the pooled test folds, per image and per radiograph",
+        "plot_cv_confusion_matrix": "Confusion matrix of the pooled test folds, per image, at the folds' mean decision threshold",
         "error_title": "Invalid file",
         "error_no_file": "No file uploaded. Upload a JPEG, PNG or DICOM (.dcm) X-ray first.",
         "error_empty_file": "{file_name} is empty. Upload a JPEG, PNG or DICOM (.dcm) X-ray.",
@@ -435,6 +438,9 @@ UI_TEXT = {
         "plot_learning_curves": "Kurva pembelajaran",
         "plot_roc_curve": "Kurva ROC (validasi silang, atau set uji bila tanpa validasi silang)",
         "plot_confusion_matrix": "Matriks konfusi (validasi silang, atau set uji bila tanpa validasi silang)",
+        "cv_plots_heading": "### Grafik validasi silang",
+        "plot_cv_roc_curve": "Kurva ROC gabungan fold uji, per citra dan per radiograf",
+        "plot_cv_confusion_matrix": "Matriks konfusi gabungan fold uji, per citra, pada rerata ambang keputusan fold",
         "error_title": "Berkas tidak valid",
         "error_no_file": (
             "Belum ada berkas yang diunggah. Unggah citra sinar-X JPEG, PNG, atau DICOM (.dcm) "

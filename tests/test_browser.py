@@ -21,6 +21,9 @@ if not CHROMIUM.is_file():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+import app  # noqa: E402
+import app_results  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM_ARGS = [
@@ -316,6 +319,29 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     )
     expect(page.get_by_text("Kurva pembelajaran")).to_be_visible()
     page.screenshot(path=SCREENSHOT_DIR / "bone-fracture-app-id-ID-comparison.png", full_page=True)
+    page.context.close()
+
+
+def test_plot_caption_above_its_image(browser, multi_model_app, external_requests):
+    page = _open_app(browser, multi_model_app.url, "en-US", external_requests)
+    page.get_by_role("tab", name="Model comparison").click()
+    page.locator("#model-plots").scroll_into_view_if_needed()
+
+    caption = page.locator("#model-plots").get_by_text("Learning curves").first.bounding_box()
+    image = page.locator("#model-plots img").first.bounding_box()
+
+    assert caption["y"] + caption["height"] <= image["y"]
+    page.context.close()
+
+
+def test_comparison_tab_shows_cv_plots(browser, multi_model_app, external_requests):
+    expected = sum(len(run.plots) for run in app_results.find_plots(app.CV_DIR, app_results.CV_PLOT_FILES))
+    page = _open_app(browser, multi_model_app.url, "id-ID", external_requests)
+
+    page.get_by_role("tab", name="Perbandingan model").click()
+
+    expect(page.locator("#cv-plots img")).to_have_count(expected, timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#cv-plots").get_by_text("Kurva ROC gabungan fold uji").first).to_be_visible()
     page.context.close()
 
 

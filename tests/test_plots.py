@@ -112,3 +112,18 @@ def test_learning_curves_draw_earlier_epochs_first(tmp_path, monkeypatch):
     plots.plot_learning_curves(_log(2), tmp_path / "curves.png", "run", earlier_epochs=2, earlier_logs=[_log(2)])
     loss_axis = figures[0].axes[0]
     assert [list(line.get_xdata()) for line in loss_axis.lines if line.get_linestyle() == "-"] == [[1, 2], [3, 4]]
+
+
+def test_fold_predictions_keep_fracatlas_radiographs(tmp_path):
+    # Two FracAtlas radiographs, one fractured and one normal, share a block of 20 ids.
+    predictions = [
+        {"label": 0, "fracture_probability": 0.9, "group": "fracatlas:ids-0-19", "radiograph": "fracatlas:IMG1"},
+        {"label": 1, "fracture_probability": 0.2, "group": "fracatlas:ids-0-19", "radiograph": "fracatlas:IMG2"},
+    ]
+    (tmp_path / "fold_0").mkdir()
+    record = {"metrics": {"threshold": 0.5}, "predictions": predictions}
+    (tmp_path / "fold_0" / "test_predictions.json").write_text(json.dumps(record))
+
+    _, _, radiographs, _ = plots.load_fold_predictions(tmp_path)
+
+    assert list(radiographs) == ["fracatlas:IMG1", "fracatlas:IMG2"]

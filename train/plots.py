@@ -147,15 +147,20 @@ def plot_confusion_matrices(confusions: dict[str, dict[str, int]], path: Path, t
 
 
 def load_fold_predictions(cv_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Pooled (labels, probabilities, groups) of every fold, and the mean decision threshold of the folds' models."""
-    labels, probabilities, groups, thresholds = [], [], [], []
+    """Pooled (labels, probabilities, radiographs) of every fold, and the mean decision threshold of the folds' models.
+
+    A FracAtlas image's group is a block of 20 ids, so the radiograph comes
+    from the `radiograph` field. Folds written before that field existed use
+    the group, which was the radiograph then.
+    """
+    labels, probabilities, radiographs, thresholds = [], [], [], []
     for fold_dir in sorted(cv_dir.glob("fold_*")):
         record = json.loads((fold_dir / TEST_PREDICTIONS_FILE).read_text())
         labels += [item["label"] for item in record["predictions"]]
         probabilities += [item["fracture_probability"] for item in record["predictions"]]
-        groups += [item["group"] for item in record["predictions"]]
+        radiographs += [item.get("radiograph", item["group"]) for item in record["predictions"]]
         thresholds.append(record["metrics"].get("threshold", 0.5))
-    return np.array(labels), np.array(probabilities), np.array(groups), float(np.mean(thresholds))
+    return np.array(labels), np.array(probabilities), np.array(radiographs), float(np.mean(thresholds))
 
 
 def plot_test_sets(model_dir: Path, splits: list[str]) -> list[Path]:
@@ -244,8 +249,8 @@ def main(argv=None) -> list[Path]:
             plot_learning_curves(log, args.model_dir / "learning_curves.png", title, earlier_epochs, earlier_logs)
         )
     if args.cv_dir is not None:
-        labels, probabilities, groups, threshold = load_fold_predictions(args.cv_dir)
-        radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, groups)
+        labels, probabilities, radiographs, threshold = load_fold_predictions(args.cv_dir)
+        radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, radiographs)
         curves = {"images": (labels, probabilities), "radiographs": (radiograph_labels, radiograph_probabilities)}
         written.append(plot_roc_curves(curves, args.model_dir / "roc_curve.png", f"{name}: cross-validation ROC"))
         confusion = compute_metrics(labels, probabilities, threshold)["confusion_matrix"]
