@@ -69,14 +69,18 @@ def read_json(path):
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("one-step")
-    processor_options = []
-    for option, (value, _, _) in PROCESSOR_OPTIONS.items():
-        processor_options += [option, value]
-
     train_main(
-        training_args(XRAY_FOLDER, root / "model", root / "cache", "--max_train_steps", "1", *processor_options)
+        training_args(XRAY_FOLDER, root / "model", root / "cache", "--max_train_steps", "1", *processor_arguments())
     )
     return root / "model"
+
+
+def processor_arguments() -> list[str]:
+    """The preprocessing options that `trained_dir` was trained with."""
+    arguments = []
+    for option, (value, _, _) in PROCESSOR_OPTIONS.items():
+        arguments += [option, value]
+    return arguments
 
 
 @pytest.mark.parametrize(
@@ -215,6 +219,33 @@ def test_resume_with_other_resizing_rejected(trained_dir, tmp_path):
     arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--keep_aspect_ratio")
     with pytest.raises(ValueError, match="--keep_aspect_ratio"):
         train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+
+
+def test_resume_with_other_batch_size_rejected(trained_dir, tmp_path):
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--per_device_train_batch_size", "3")
+    with pytest.raises(ValueError, match=r"--per_device_train_batch_size \(started with"):
+        train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+
+
+def test_resume_with_other_learning_rate_rejected(trained_dir, tmp_path):
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--learning_rate", "0.5")
+    with pytest.raises(ValueError, match="--learning_rate"):
+        train_main([*arguments, "--max_train_steps", "4", "--resume_from_checkpoint", "latest"])
+
+
+def test_resume_accepts_same_folder_written_otherwise(trained_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(XRAY_FOLDER.parent)
+    other_spelling = f"./{XRAY_FOLDER.name}/"
+    arguments = training_args(other_spelling, trained_dir, tmp_path / "cache", "--max_train_steps", "1",
+                              *processor_arguments(), "--resume_from_checkpoint", "latest")  # fmt: skip
+    assert train_module.check_resume_options(trained_dir, train_module.parse_args(arguments)) == []
+
+
+def test_resume_reports_longer_training(trained_dir, tmp_path):
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", "--max_train_steps", "9",
+                              *processor_arguments(), "--resume_from_checkpoint", "latest")  # fmt: skip
+    changes = train_module.check_resume_options(trained_dir, train_module.parse_args(arguments))
+    assert changes == ["--max_train_steps (started with 1, now 9)"]
 
 
 def test_keep_aspect_ratio_reaches_processor(tmp_path):

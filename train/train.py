@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -392,34 +393,62 @@ def find_latest_checkpoint(output_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-# Options that decide the model and the split. A resumed run must keep them.
-FIXED_ON_RESUME = (
-    "model_type", "init", "pretrained_model_name_or_path", "hidden_sizes", "image_size", "keep_aspect_ratio",
-    "train_dir", "id_block_size", "seed", "split_seed", "holdout_fraction", "num_folds", "fold_index",
-)  # fmt: skip
+# Options a resumed run may change: where files go and how fast evaluation runs. Every other
+# option decides the model, the split, the schedule or the batches, so a resume keeps it.
+FREE_ON_RESUME = {
+    "output_dir", "cache_dir", "resume_from_checkpoint", "preprocessing_num_workers", "report_to",
+    "per_device_eval_batch_size", "cpu",
+}  # fmt: skip
+# Options that set how long a run trains. A resume may change them, because training a run longer
+# is a common wish, but the schedule then differs from an uninterrupted run's.
+LENGTH_OPTIONS = ("num_train_epochs", "max_train_steps", "early_stopping_patience")
 
 
-def check_resume_options(output_dir: Path, args) -> None:
-    """Raise ValueError when a resume changes model or split options that the run started with."""
+def _comparable(name: str, value):
+    """Return an option's value in a form that compares equal for the same data folder written two ways."""
+    if name == "train_dir" and value is not None:
+        sources = [value] if isinstance(value, str) else value
+        return [os.path.realpath(source) if Path(source).exists() else source for source in sources]
+    # training_args.json stores tuples as lists.
+    return list(value) if isinstance(value, tuple) else value
+
+
+def check_resume_options(output_dir: Path, args) -> list[str]:
+    """Raise ValueError when a resume changes an option that the run started with.
+
+    Returns the changed length options (`LENGTH_OPTIONS`), each as
+    "--name (started with A, now B)", for a warning. To train a finished run
+    further with another schedule, start a new run from its folder with
+    `--init pretrained` instead.
+    """
     saved_file = output_dir / "training_args.json"
     if not args.resume_from_checkpoint or not saved_file.is_file():
-        return
+        return []
     # Runs from before --split_seed split with --seed, and split_arguments reads it so.
     saved_arguments = json.loads(saved_file.read_text())
     saved = {**saved_arguments, **split_arguments(saved_arguments)}
-    changed = [name for name in FIXED_ON_RESUME if name in saved and saved[name] != getattr(args, name)]
+    # Options added after a run started are missing from its file and not compared.
+    changed = [
+        f"--{name} (started with {saved[name]}, now {getattr(args, name)})"
+        for name in vars(args)
+        if name not in FREE_ON_RESUME and name in saved
+        and _comparable(name, saved[name]) != _comparable(name, getattr(args, name))
+    ]  # fmt: skip
+    lengths = [change for change in changed if change.split(" ")[0].removeprefix("--") in LENGTH_OPTIONS]
+    changed = [change for change in changed if change not in lengths]
     if changed:
         raise ValueError(
-            f"Cannot resume the run in {output_dir} with other values of "
-            f"{', '.join('--' + name for name in changed)} than it started with (see {saved_file}). "
-            "Resume with those values, or start a new run in another --output_dir."
+            f"Cannot resume the run in {output_dir}: {'; '.join(changed)}. See {saved_file}. Resume with the "
+            "values it started with, or train further with --init pretrained --pretrained_model_name_or_path "
+            "<the run's folder> and another --output_dir."
         )
+    return lengths
 
 
 def main(argv=None):
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
-    check_resume_options(output_dir, args)
+    length_changes = check_resume_options(output_dir, args)
     accelerator = Accelerator(
         # Without an accelerator, cpu=True lets Accelerate join the processes a
         # distributed launcher started (it stays single-process otherwise).
@@ -432,6 +461,12 @@ def main(argv=None):
     set_seed(args.seed)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+    if length_changes:
+        logger.warning(
+            "Resuming %s with %s. The learning-rate schedule is recomputed for the new length, so the "
+            "remaining epochs differ from those of a run started with these values.",
+            output_dir, "; ".join(length_changes),
+        )  # fmt: skip
 
     processor = build_processor(args)
     with accelerator.main_process_first():
