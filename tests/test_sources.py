@@ -17,7 +17,7 @@ from PIL import Image
 
 from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
 from bone_fracture.decoding import InvalidImageError, load_grayscale
-from train import plots
+from train import cross_validate, plots
 from train.data import (
     find_label_disagreements,
     grouped_holdout_split,
@@ -489,6 +489,21 @@ def test_negative_block_size_rejected(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--train_dir", "a", "--output_dir", "out", "--id_block_size", "-5"])
     assert "--id_block_size must be 0" in capsys.readouterr().err
+
+
+def test_fracatlas_without_block_size_rejected(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--train_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER), "--output_dir", "out"])
+    assert "--id_block_size is missing for" in capsys.readouterr().err
+
+
+def test_cross_validation_checks_options_first(tmp_path, capsys):
+    arguments = ["--data_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER), "--output_dir", str(tmp_path / "cv"),
+                 "--", "--model_type", "custom_cnn"]  # fmt: skip
+    with pytest.raises(SystemExit):
+        cross_validate.main(arguments)
+    assert "--id_block_size is missing for" in capsys.readouterr().err
+    assert not (tmp_path / "cv").exists()
 
 
 def test_evaluation_with_other_block_size_rejected(two_source_run):

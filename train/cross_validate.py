@@ -210,6 +210,8 @@ def summarise_levels(image_folds, radiograph_folds, labels, probabilities, group
 
 def main(argv=None) -> dict:
     args, forwarded = parse_args(argv)
+    # The options go to every fold's training run, so a mistake stops here instead of after a fold.
+    train_module.parse_args(["--train_dir", *args.data_dir, "--output_dir", args.output_dir, *forwarded])
     started = time.perf_counter()
     fold_dirs = [run_fold(args, fold_index, forwarded) for fold_index in range(args.num_folds)]
     results = summarise(fold_dirs, args.name or Path(args.output_dir).name, forwarded)

@@ -155,6 +155,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
     if args.id_block_size is not None and min(args.id_block_size) < 0:
         parser.error("--id_block_size must be 0 (group by radiograph) or a positive block size.")
+    fracatlas = [source for source in args.train_dir if "fracatlas" in source_name(source).lower()]
+    if args.id_block_size is None and fracatlas:
+        # Without it, FracAtlas images would be grouped one by one, and a patient's neighbouring
+        # ids could fall on both sides of the hold-out or of a fold.
+        parser.error(
+            f"--id_block_size is missing for {', '.join(fracatlas)}: FracAtlas gives no patient ids, and "
+            "neighbouring image ids are often one patient. Pass one value per --train_dir source, e.g. "
+            "--id_block_size 0 20 for the original set and FracAtlas (0 groups by image)."
+        )
     for source in args.train_dir:
         if not Path(source).expanduser().exists() and looks_like_local_path(source):
             parser.error(f"--train_dir: folder {source} not found.")
