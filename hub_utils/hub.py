@@ -13,6 +13,19 @@ MODEL_FILE_PATTERNS = ["*.json", "*.safetensors", "README.md", "*.png"]
 LOCAL_ONLY_PATTERNS = ["checkpoints/*", "*.bin", "*.pkl"]
 
 
+def looks_like_local_path(value: str) -> bool:
+    """Tell whether a folder-or-Hub-id value that does not exist locally was meant as a local folder.
+
+    A Hub id is "name" or "owner/name". Anything else is a mistyped folder, and so is
+    "owner/name" when a local folder is called "owner" (a missing "models/resnet50" beside models/).
+    """
+    return (
+        value.startswith((".", "/", "~"))
+        or value.count("/") > 1
+        or (value.count("/") == 1 and Path(value).expanduser().parent.is_dir())
+    )
+
+
 def resolve_model_dir(
     model_id_or_path: str | Path,
     revision: str | None = None,
@@ -21,8 +34,9 @@ def resolve_model_dir(
 ) -> Path:
     """Return a local folder holding the model.
 
-    A path to an existing folder is returned unchanged. Anything else is taken
-    as a Hub repo id and downloaded (or read from the Hub cache when
+    A path to an existing folder is returned unchanged, and a missing one that
+    cannot be a repo id raises FileNotFoundError. Anything else is taken as a
+    Hub repo id and downloaded (or read from the Hub cache when
     `local_files_only` is set or `HF_HUB_OFFLINE=1`).
     """
     path = Path(model_id_or_path)
@@ -30,6 +44,8 @@ def resolve_model_dir(
         return path
     if path.exists():
         raise ValueError(f"{path} is a file; expected a model folder or a Hub repo id.")
+    if looks_like_local_path(str(model_id_or_path)):
+        raise FileNotFoundError(f"Model folder {model_id_or_path} not found. Check the path, or pass a Hub repo id.")
 
     logger.info("Fetching model %s (revision %s) from the Hub", model_id_or_path, revision or "main")
     try:

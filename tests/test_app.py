@@ -154,7 +154,7 @@ def test_default_model_repo_offline():
 def test_default_model_missing_path(tmp_path):
     missing = tmp_path / "no-such-folder"
 
-    with pytest.raises(FileNotFoundError, match="neither an existing model folder nor a valid Hub repo id"):
+    with pytest.raises(FileNotFoundError, match=f"Model folder {missing} not found"):
         app.resolve_default_model({"FRACTURE_MODEL_DIR": str(missing)})
 
 

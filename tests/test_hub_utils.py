@@ -153,6 +153,11 @@ def test_resolve_offline_unknown_repo(tmp_path):
         resolve_model_dir("someone/not-cached", cache_dir=tmp_path)
 
 
+def test_resolve_missing_local_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Model folder ../published/no-such-model not found"):
+        resolve_model_dir("../published/no-such-model", cache_dir=tmp_path)
+
+
 def test_model_card_without_fracatlas_has_no_attribution(model_dir):
     text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
     assert "FracAtlas attribution" not in text

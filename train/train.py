@@ -34,6 +34,7 @@ from transformers import AutoConfig, AutoModelForImageClassification, get_schedu
 from bone_fracture import LABELS, POSITIVE_INDEX, FracturePredictor, XrayImageProcessor
 from bone_fracture.calibration import Calibration, fit_calibration
 from bone_fracture.models import MODEL_TYPES, build_model
+from hub_utils import looks_like_local_path
 
 from .augment import AugmentationConfig, augment_batch
 from .data import (
@@ -199,19 +200,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.init == "pretrained" and args.pretrained_model_name_or_path is not None and not args.resume_from_checkpoint:
         check_checkpoint_option(parser, args)
     return args
-
-
-def looks_like_local_path(value: str) -> bool:
-    """Tell whether a folder-or-Hub-id value that does not exist locally was meant as a local folder.
-
-    A Hub id is "name" or "owner/name". Anything else is a mistyped folder, and so is
-    "owner/name" when a local folder is called "owner" (a missing "models/resnet50" beside models/).
-    """
-    return (
-        value.startswith((".", "/", "~"))
-        or value.count("/") > 1
-        or (value.count("/") == 1 and Path(value).expanduser().parent.is_dir())
-    )
 
 
 def check_checkpoint_option(parser: argparse.ArgumentParser, args) -> None:
