@@ -208,7 +208,8 @@ def main(argv=None) -> None:
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=50, help="Timed batch-1 forward passes.")
     parser.add_argument("--json", action="store_true", help="Print the result as JSON (with --model_type).")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "BENCHMARKS.md",
+                        help="Report to write, with its JSON beside it (default: docs/BENCHMARKS.md).")
     parser.add_argument("--from_json", action="store_true",
                         help="Rewrite --output from the JSON file beside it, without running the benchmark.")
     args = parser.parse_args(argv)

@@ -35,7 +35,8 @@ AUC_TOLERANCE = 1e-3
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", type=Path, required=True)
+    parser.add_argument("--model_dir", type=Path, required=True,
+                        help="Trained model folder; the fitted temperature and thresholds are written into it.")
     # Options left out are read from the model's training_args.json, when it has one.
     parser.add_argument("--data_dir", nargs="+", default=None,
                         help="The data sources the model was trained on (default: its --train_dir).")

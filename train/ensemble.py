@@ -220,11 +220,11 @@ def main(argv=None) -> dict:
     (args.output_dir / VALIDATION_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_ensemble_card(args.output_dir)
 
-    best_member = max(scores, key=scores.get)
+    member_scores = ", ".join(f"{name} {score:.4f}" for name, score in scores.items())
     logger.info(
-        "Ensemble of %s on %d validation images: selection score %.4f (best member %s %.4f); temperature %.3f, "
+        "Ensemble of %s on %d validation images: selection score %.4f (members: %s); temperature %.3f, "
         "ECE %.4f -> %.4f; decision threshold %.3f, screening threshold %.3f. Written to %s",
-        ", ".join(members), len(labels), metrics["selection_roc_auc"], best_member, scores[best_member],
+        ", ".join(members), len(labels), metrics["selection_roc_auc"], member_scores,
         ensemble.calibration.temperature, before["ece"], metrics["ece"], ensemble.calibration.decision_threshold,
         ensemble.calibration.screening_threshold, args.output_dir,
     )  # fmt: skip

@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--metadata_csv", default=None,
                         help="FracAtlas-style table (image_id and body part columns): adds metrics per body part.")
     parser.add_argument("--split_name", default=None, help="Key for the results in eval_results.json (default: the split).")
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=64, help="Images per forward pass (memory only).")
     parser.add_argument("--cache_dir", default=None, help="Cache folder for `datasets`.")
     return parser.parse_args(argv)
 

@@ -483,7 +483,8 @@ def main(argv=None) -> None:
     parser.add_argument("--results_page", type=Path, default=REPO_ROOT / "docs" / "RESULTS.md", help="Page to write.")
     parser.add_argument("--cv_dir", type=Path, default=REPO_ROOT / "results" / "cv",
                         help="Folder of cross-validation runs, each with cv_results.json.")
-    parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
+    parser.add_argument("--shortcut_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json",
+                        help="Results of train.shortcut_check for the shortcut section.")
     parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs",
                         help="Evaluated training runs that are not shipped in models/, for the transfer and selection tables.")
     args = parser.parse_args(argv)

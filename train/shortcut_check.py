@@ -134,7 +134,8 @@ def single_feature_roc_auc(features: np.ndarray, labels: np.ndarray) -> dict[str
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="Image-folder tree with train/ and val/, or a Hub dataset id.")
-    parser.add_argument("--output_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json")
+    parser.add_argument("--output_file", type=Path, default=REPO_ROOT / "docs" / "shortcut_check.json",
+                        help="Results file (default: docs/shortcut_check.json, which the results tables read).")
     parser.add_argument("--cache_dir", default=None)
     parser.add_argument("--fracatlas_dir", default=None,
                         help="FracAtlas-style source (class folders only): also check its grouped test split, "
