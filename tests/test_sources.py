@@ -31,6 +31,7 @@ from train.data import (
 from train.evaluate_model import EVAL_PREDICTIONS_FILE
 from train.evaluate_model import main as evaluate_main
 from train.make_results import load_transfer_rows
+from train.metrics import compute_metrics
 from train.publish import describe_initialisation, describe_training
 from train.publish import main as publish_main
 from train.train import (
@@ -379,6 +380,16 @@ def test_evaluation_skips_one_class_body_part(fracatlas_evaluation):
 def test_evaluation_stores_each_prediction(evaluated_model_dir):
     predictions = json.loads((evaluated_model_dir / EVAL_PREDICTIONS_FILE).read_text())
     assert len(predictions["fracatlas_train"]) == 6
+
+
+def test_evaluation_metrics_from_stored_predictions(evaluated_model_dir, fracatlas_evaluation):
+    # train.refresh_intervals recomputes from the stored (rounded) probabilities, so the stored
+    # metrics must come from the same values; the Brier score shows any difference.
+    items = json.loads((evaluated_model_dir / EVAL_PREDICTIONS_FILE).read_text())["fracatlas_train"]
+    stored = fracatlas_evaluation["fracatlas_train"]
+    labels = np.array([item["label"] for item in items])
+    probabilities = np.array([item["fracture_probability"] for item in items])
+    assert compute_metrics(labels, probabilities, stored["threshold"])["brier_score"] == stored["brier_score"]
 
 
 def test_plots_from_test_set_predictions(evaluated_model_dir):

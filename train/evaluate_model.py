@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 EVAL_RESULTS_FILE = "eval_results.json"
 # Every image's calibrated fracture probability per evaluated split, for the plots.
 EVAL_PREDICTIONS_FILE = "eval_predictions.json"
+# Decimals of the fracture probabilities stored in EVAL_PREDICTIONS_FILE.
+PROBABILITY_DECIMALS = 6
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,7 +71,9 @@ def evaluate_split(predictor: FracturePredictor, dataset, batch_size: int) -> tu
     for start in range(0, len(dataset), batch_size):
         batch = dataset[start : start + batch_size]
         probabilities.append(predictor.predict_batch(batch["pixels"])[:, POSITIVE_INDEX])
-    fracture_probabilities = np.concatenate(probabilities)
+    # Metrics and intervals come from the probabilities as eval_predictions.json stores them, so that
+    # train.refresh_intervals, which reads that file, reproduces them exactly.
+    fracture_probabilities = np.round(np.concatenate(probabilities).astype(np.float64), PROBABILITY_DECIMALS)
     return split_metrics(predictor, np.asarray(dataset["label"]), fracture_probabilities), fracture_probabilities
 
 
@@ -175,7 +179,7 @@ def main(argv=None) -> dict:
     predictions_path = model_dir / EVAL_PREDICTIONS_FILE
     predictions = json.loads(predictions_path.read_text()) if predictions_path.is_file() else {}
     predictions[name] = [
-        {"file_name": file_name, "group": group, "label": int(label), "fracture_probability": round(float(p), 6)}
+        {"file_name": file_name, "group": group, "label": int(label), "fracture_probability": round(float(p), PROBABILITY_DECIMALS)}
         for file_name, group, label, p in zip(split["file_name"], groups, labels, fracture_probabilities)
     ]
     if f"{name}_leak_free" in evaluated:
