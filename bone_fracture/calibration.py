@@ -65,15 +65,15 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray 
     result = minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded")
     if high - result.x < 0.01:
         logger.warning(
-            "Fitted temperature %.3f is the maximum searched: the validation logits barely separate the classes, "
-            "or rank them in reverse, so the calibrated probabilities stay near the class balance.",
-            np.exp(result.x),
+            "Fitted temperature %.3f is at the maximum searched (%g): the validation logits barely separate the "
+            "classes, or rank them in reverse, so the calibrated probabilities stay near the class balance.",
+            np.exp(result.x), MAX_TEMPERATURE,
         )
     elif result.x - low < 0.01:
         logger.warning(
-            "Fitted temperature %.3f is the minimum searched: the validation logits separate the classes "
+            "Fitted temperature %.3f is at the minimum searched (%g): the validation logits separate the classes "
             "perfectly, so the calibrated probabilities are close to 0 and 1. More validation data would help.",
-            np.exp(result.x),
+            np.exp(result.x), MIN_TEMPERATURE,
         )
     return float(np.exp(result.x))
 

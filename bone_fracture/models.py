@@ -68,7 +68,10 @@ def build_model(
 
     if init == "pretrained":
         if model_type == "custom_cnn" and pretrained_model_name_or_path is None:
-            raise ValueError("The custom CNN has no ImageNet checkpoint; pass a checkpoint path or use init='scratch'.")
+            raise ValueError(
+                "The custom CNN has no ImageNet checkpoint. Pass a checkpoint folder "
+                "(--pretrained_model_name_or_path) or train from scratch (--init scratch)."
+            )
         checkpoint = pretrained_model_name_or_path or PRETRAINED_CHECKPOINTS[model_type]
         return _load_checkpoint(model_type, checkpoint, config_kwargs)
 
@@ -86,14 +89,14 @@ def build_model(
 
 def _load_checkpoint(model_type: str, checkpoint: str, config_kwargs: dict) -> PreTrainedModel:
     """Load `checkpoint` as a two-class `model_type`, raising ValueError if any layer but the head changes shape."""
-    logger.info("Loading %s from %s (a head with another number of classes is replaced)", model_type, checkpoint)
+    logger.info("Loading %s from %s (a two-class head is kept, any other is replaced)", model_type, checkpoint)
     try:
         config = AutoConfig.from_pretrained(checkpoint)
     except (OSError, ValueError) as error:
         offline = " HF_HUB_OFFLINE is set, so only local folders and cached checkpoints load." if is_offline_mode() else ""
         raise OSError(
             f"Could not load the checkpoint {checkpoint} ({error}).{offline} Without access to the Hub, pass a "
-            f"local copy with pretrained_model_name_or_path or train with init='scratch'."
+            "local copy (--pretrained_model_name_or_path) or train from scratch (--init scratch)."
         ) from error
     if config.model_type != CONFIG_MODEL_TYPES[model_type]:
         found = [name for name, value in CONFIG_MODEL_TYPES.items() if value == config.model_type]

@@ -395,6 +395,17 @@ def test_card_only_needs_fitted_ensemble(tmp_path, capsys):
     assert "Fit the ensemble first" in capsys.readouterr().err
 
 
+def test_card_only_without_members(fitted):
+    args = ensemble_module.parse_args(["--output_dir", str(fitted / "ensemble"), "--card_only"])
+    assert args.members is None
+
+
+def test_fit_without_members_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ensemble_module.parse_args(["--output_dir", str(tmp_path / "new")])
+    assert "--members is required" in capsys.readouterr().err
+
+
 def test_validation_metrics_at_decision_threshold(fitted):
     metrics = read_json(fitted / "ensemble" / "validation_metrics.json")
     threshold = read_json(fitted / "ensemble" / ENSEMBLE_CONFIG_FILE)["calibration"]["decision_threshold"]

@@ -605,6 +605,12 @@ def test_card_mentions_holdout():
     assert "About 15% of the radiographs" in text
 
 
+def test_card_only_with_half_precision_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        publish_main(["--card_only", "--half_precision", "--run_dir", str(tmp_path)])
+    assert "--card_only rewrites only the model card" in capsys.readouterr().err
+
+
 def test_card_only_rewrites_card(tmp_path):
     model_dir = tmp_path / "custom-cnn"
     shutil.copytree(COMMITTED_MODEL_DIR, model_dir)

@@ -50,8 +50,8 @@ VALIDATION_METRICS_FILE = "validation_metrics.json"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", nargs="+", type=Path, required=True,
-                        help="Model folders, all in one parent folder (e.g. models/).")
+    parser.add_argument("--members", nargs="+", type=Path, default=None,
+                        help="Model folders, all in one parent folder (e.g. models/). Not needed with --card_only.")
     parser.add_argument("--output_dir", type=Path, required=True,
                         help="The ensemble folder, beside the members.")
     parser.add_argument("--selection_weighting", choices=("equal", "groups"), default="groups",
@@ -73,6 +73,8 @@ def check_folder_options(parser: argparse.ArgumentParser, args) -> None:
         if not (args.output_dir / ENSEMBLE_CONFIG_FILE).is_file():
             parser.error(f"--card_only: {args.output_dir} has no {ENSEMBLE_CONFIG_FILE}. Fit the ensemble first.")
         return
+    if not args.members:
+        parser.error("--members is required to fit an ensemble.")
 
     members = [member.resolve() for member in args.members]
     if len(set(members)) < 2:

@@ -158,6 +158,8 @@ def main(argv=None) -> Path:
     parser.add_argument("--runs_dir", type=Path, default=REPO_ROOT / "results" / "runs",
                         help="Where --results_only copies go; a folder of the same name is replaced.")
     args = parser.parse_args(argv)
+    if args.card_only and (args.half_precision or args.results_only):
+        parser.error("--card_only rewrites only the model card; leave out --half_precision and --results_only.")
 
     if args.card_only:
         write_card(args.run_dir)

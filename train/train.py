@@ -590,7 +590,7 @@ def main(argv=None):
             gamma_range=args.gamma_range,
         )
     logger.info(
-        f"Training for {num_epochs} epochs, {total_steps} optimizer steps, "
+        f"Training for {num_epochs} epoch{'s' if num_epochs != 1 else ''}, {total_steps} optimizer steps, "
         f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps} images per step.",
         main_process_only=True,
     )
