@@ -28,10 +28,7 @@ and must not be used for diagnosis.
 ## Evaluation
 
 {evaluation_table}
-
-The official val split of the original set contains copies of only 13 source
-radiographs, so its numbers vary a lot between runs and checkpoints.
-
+{val_note}
 {attribution}## Use
 
 ```python
@@ -119,6 +116,17 @@ def _evaluation_table(eval_results: dict) -> str:
     return "\n".join(lines) + "\n\n" + " ".join(notes)
 
 
+def _val_note(eval_results: dict) -> str:
+    """Warn that the val split rests on few radiographs, with the evaluated count; empty without a val row."""
+    val = eval_results.get("splits", {}).get("val")
+    if not val or not val.get("num_radiographs"):
+        return ""
+    return (
+        f"\nThe val split contains copies of only {val['num_radiographs']} source radiographs, so its numbers "
+        "vary a lot between runs and checkpoints.\n"
+    )
+
+
 def write_model_card(
     model_dir: str | Path,
     model_name: str,
@@ -179,6 +187,7 @@ def write_model_card(
             height=processor_config["size"]["height"],
             width=processor_config["size"]["width"],
             evaluation_table=_evaluation_table(eval_results),
+            val_note=_val_note(eval_results),
             attribution=FRACATLAS_ATTRIBUTION if _uses_fracatlas(model_dir, eval_results) else "",
             usage=usage,
         )

@@ -208,3 +208,17 @@ def evaluated_card(model_dir) -> str:
 )
 def test_model_card_evaluation_details(evaluated_card, expected):
     assert expected in evaluated_card
+
+
+def test_model_card_val_note_counts_radiographs(model_dir):
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    results["splits"]["val"]["num_radiographs"] = 13
+    (model_dir / "eval_results.json").write_text(json.dumps(results))
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
+    assert "copies of only 13 source radiographs" in text
+
+
+def test_model_card_without_val_has_no_val_note(model_dir):
+    (model_dir / "eval_results.json").unlink()
+    text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
+    assert "source radiographs, so its numbers vary" not in text
