@@ -3,15 +3,16 @@
     python -m benchmarks.robustness --image_dir path/to/fracatlas \\
         --predictions models/resnet50/eval_predictions.json --split fracatlas_test
 
-reads the radiographs of one evaluated split (file names and labels from an
-`eval_predictions.json`, images found by name under `--image_dir`), decodes
-each one as the app does, changes it in one way at a time (display gamma,
-contrast, JPEG re-encoding, half resolution, noise, mirror image), and
-classifies every version with every model under `--models_dir`. Per model and
-change it reports the ROC-AUC, the share of radiographs whose decided class
-differs from the unchanged radiograph's, and the median change of the
-fracture probability. Results go to `docs/ROBUSTNESS.json` under the split's
-name, and `docs/ROBUSTNESS.md` is rendered from all splits in that file.
+reads the file names and labels of one evaluated split from an
+`eval_predictions.json` and finds the images by name under `--image_dir`.
+Each radiograph is decoded as the app decodes it and changed in one way at a
+time: display gamma, contrast, JPEG re-encoding, half resolution, noise or the
+mirror image. Every model under `--models_dir` classifies every version. Per
+model and change, the report gives the ROC-AUC, the share of radiographs
+whose decided class differs from that of the unchanged radiograph, and the
+median change of the fracture probability. Results go to
+`docs/ROBUSTNESS.json` under the split's name, and `docs/ROBUSTNESS.md` is
+rendered from all splits in that file.
 
 Not a test: it takes minutes and needs the evaluation data.
 """
@@ -68,7 +69,7 @@ def _half_resolution(gray: np.ndarray) -> np.ndarray:
 
 def _noise(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
     def change(gray: np.ndarray) -> np.ndarray:
-        # Seeded per image, so every model sees the same noisy version.
+        # Seeded per image, so every model gets the same noisy version.
         generator = np.random.default_rng([NOISE_SEED, *gray.shape, int(gray.sum())])
         noisy = gray.astype(np.float32) + generator.normal(0.0, sigma, gray.shape)
         return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
@@ -196,13 +197,16 @@ def main(argv=None) -> dict:
 
     items = json.loads(args.predictions.read_text()).get(args.split)
     if not items:
-        raise SystemExit(f"{args.predictions} has no predictions for split {args.split!r}.")
+        raise SystemExit(
+            f"{args.predictions} has no predictions for split {args.split!r}. Evaluate the model on it first "
+            "(python -m train.evaluate_model), or pass a split it contains."
+        )
     if args.limit is not None and args.limit < len(items):
         # Every k-th radiograph, so that a stored split sorted by class keeps both classes.
         items = items[:: len(items) // args.limit][: args.limit]
     predictors = load_predictors(args.models_dir)
     if not predictors:
-        raise SystemExit(f"No loadable model folders under {args.models_dir}.")
+        raise SystemExit(f"No loadable model folders under {args.models_dir}. Check --models_dir.")
 
     paths = find_images(args.image_dir, [item["file_name"] for item in items])
     grays = [load_grayscale(path) for path in paths]
