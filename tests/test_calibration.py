@@ -267,6 +267,15 @@ def test_calibrate_rejects_other_split(uncalibrated_run, xray_folder_path):
                         "--holdout_fraction", "0.3", "--cache_dir", str(cache_dir)])  # fmt: skip
 
 
+def test_calibrate_rejects_other_sources(uncalibrated_run, tmp_path, capsys):
+    from train import calibrate
+
+    model_dir, _ = uncalibrated_run
+    with pytest.raises(SystemExit):
+        calibrate.main(["--model_dir", str(model_dir), "--data_dir", str(tmp_path / "fracatlas")])
+    assert "Pass the same sources in the same order" in capsys.readouterr().err
+
+
 def test_reversed_logits_warn_at_maximum_temperature(caplog):
     labels = np.array([0, 1] * 50)
     # Confident and always wrong: only the largest temperature lowers the loss.
