@@ -49,7 +49,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
                         "pass --id_block_size after `--` as train.train takes it.")
     parser.add_argument("--output_dir", required=True, help="One subfolder per fold, and cv_results.json.")
     parser.add_argument("--num_folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the fold assignment and of each run.")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="Seed of each run, and of the fold assignment unless --split_seed follows `--`.")
     parser.add_argument("--launcher", default=f"{sys.executable} -m",
                         help="Command that runs a module, e.g. 'accelerate launch --multi_gpu --num_processes 2 -m' (runs on CPUs too).")
     parser.add_argument("--name", default=None, help="Model name in the summary (default: the output folder's name).")
