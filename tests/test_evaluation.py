@@ -83,12 +83,18 @@ def run_make_results(models_dir, tmp_path):
     return readme.read_text(), page.read_text()
 
 
-def test_indonesian_readme_gets_indonesian_table(evaluated_models, tmp_path):
+@pytest.fixture
+def indonesian_readme(evaluated_models, tmp_path) -> str:
+    """README.id.md with the results table that make_results wrote into it."""
     readme = write_readme(tmp_path / "README.id.md")
     make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
                        "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv"),
                        "--runs_dir", str(tmp_path / "no-runs")])
-    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 |" in readme.read_text()
+    return readme.read_text()
+
+
+def test_indonesian_readme_gets_indonesian_table(indonesian_readme):
+    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 |" in indonesian_readme
 
 
 def test_results_table_has_model_row(evaluated_models, tmp_path):
@@ -268,12 +274,8 @@ def test_indonesian_cv_table_decimal_comma():
     assert "| 0,50 (0,40-0,60) | 0,50 (0,40-0,60) |" in table.splitlines()[2]
 
 
-def test_indonesian_readme_baseline_decimal_comma(evaluated_models, tmp_path):
-    readme = write_readme(tmp_path / "README.id.md")
-    make_results.main(["--models_dir", str(evaluated_models), "--readmes", str(readme),
-                       "--results_page", str(tmp_path / "RESULTS.md"), "--cv_dir", str(tmp_path / "no-cv"),
-                       "--runs_dir", str(tmp_path / "no-runs")])
-    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 | 0,79 | 0,82 | 0,82 | 0,79 | – | – |" in readme.read_text()
+def test_indonesian_readme_baseline_decimal_comma(indonesian_readme):
+    assert "| CNN kustom (proyek asli, Keras) | val resmi | 600 | 13 | 0,79 | 0,82 | 0,82 | 0,79 | – | – |" in indonesian_readme
 
 
 def test_selection_table_marks_reported_runs():
