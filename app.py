@@ -33,6 +33,7 @@ import gradio.utils as gradio_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio.components.label import LabelConfidence, LabelData  # noqa: E402
 from huggingface_hub.errors import HFValidationError  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from app_models import (  # noqa: E402
     downscale_for_display,
@@ -258,18 +259,34 @@ def _step_image_row(images: tuple[np.ndarray, ...] | None = None, elem_id: str |
         ]
 
 
+def _plot_scale(path: Path) -> int:
+    """Return a column scale from the plot's width-to-height ratio, so wide plots get more room."""
+    with Image.open(path) as image:
+        return max(1, round(image.width / image.height))
+
+
 def _plots_section(plots: list[ModelPlots], elem_id: str) -> None:
-    """Show each model's plots under its name, captioned in the UI language."""
+    """Show each model's plots under its name, captioned in the UI language.
+
+    Learning curves, which are wide and full of small text, get a row of their own.
+    """
     with gr.Column(elem_id=elem_id):
         for model_plots in plots:
             gr.Markdown(f"#### `{model_plots.model}`")
-            with gr.Row():
-                for text_key, path in model_plots.plots:
-                    with gr.Column():
-                        # A caption above the image, because Gradio draws an image's label over its top
-                        # left corner, where the plot's own title is.
-                        gr.Markdown(I18N(text_key))
-                        gr.Image(value=str(path), show_label=False, type="filepath", interactive=False)
+            curves = [plot for plot in model_plots.plots if plot[0] == "plot_learning_curves"]
+            others = [plot for plot in model_plots.plots if plot[0] != "plot_learning_curves"]
+            for row in (curves, others):
+                if not row:
+                    continue
+                with gr.Row():
+                    for text_key, path in row:
+                        with gr.Column(scale=_plot_scale(path)):
+                            # The caption goes above the image, and the image has no buttons, because
+                            # Gradio draws both over the image's top corners, where the plot's titles are.
+                            gr.Markdown(I18N(text_key))
+                            gr.Image(
+                                value=str(path), show_label=False, buttons=[], type="filepath", interactive=False
+                            )
 
 
 def build_demo(

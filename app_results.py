@@ -51,7 +51,8 @@ CV_LEVELS = {"image_level": "level_image", "radiograph_level": "level_radiograph
 CV_METRIC_KEYS = ("accuracy", "recall", "specificity")
 
 # Plot files that `python -m train.plots` writes into a model folder, in display
-# order, with the translation key of each caption.
+# order, with the translation key of each caption. Without a cross-validation in
+# the folder, the ROC curves and confusion matrices show its test sets.
 PLOT_FILES = {
     "learning_curves.png": "plot_learning_curves",
     "roc_curve.png": "plot_roc_curve",
@@ -266,7 +267,11 @@ def find_plots(models_dir: Path, plot_files: Mapping[str, str] = PLOT_FILES) -> 
         return []
     found = []
     for model_dir in sorted(path for path in models_dir.iterdir() if path.is_dir()):
-        plots = [(key, model_dir / name) for name, key in plot_files.items() if (model_dir / name).is_file()]
+        captions = dict(plot_files)
+        if (model_dir / CV_RESULTS_FILENAME).is_file():
+            # `train.plots --cv_dir` drew the ROC curve and confusion matrix from the folds.
+            captions.update(CV_PLOT_FILES)
+        plots = [(key, model_dir / name) for name, key in captions.items() if (model_dir / name).is_file()]
         if plots:
             found.append(ModelPlots(model_dir.name, plots))
     return found

@@ -207,10 +207,13 @@ UI_TEXT = {
             "`roc_curve.png` or `confusion_matrix.png`."
         ),
         "plot_learning_curves": "Learning curves",
-        "plot_roc_curve": "ROC curve (cross-validation, or the test sets without it)",
-        "plot_confusion_matrix": "Confusion matrix (cross-validation, or the test sets without it)",
+        "plot_roc_curve": "ROC curves on the test sets named in the legend",
+        "plot_confusion_matrix": "Confusion matrices on the test sets named above them, at the model's decision threshold",
         "cv_plots_heading": "### Cross-validation plots",
-        "plot_cv_roc_curve": "ROC curve of the pooled test folds, per image and per radiograph",
+        "plot_cv_roc_curve": (
+            "ROC curve of the pooled test folds, per image and per radiograph. The table gives the mean over "
+            "folds, so its ROC-AUC differs a little."
+        ),
         "plot_cv_confusion_matrix": "Confusion matrix of the pooled test folds, per image, at the folds' mean decision threshold",
         "error_title": "Invalid file",
         "error_no_file": "No file uploaded. Upload a JPEG, PNG or DICOM (.dcm) X-ray first.",
@@ -436,10 +439,13 @@ UI_TEXT = {
             "`learning_curves.png`, `roc_curve.png`, atau `confusion_matrix.png`."
         ),
         "plot_learning_curves": "Kurva pembelajaran",
-        "plot_roc_curve": "Kurva ROC (validasi silang, atau set uji bila tanpa validasi silang)",
-        "plot_confusion_matrix": "Matriks konfusi (validasi silang, atau set uji bila tanpa validasi silang)",
+        "plot_roc_curve": "Kurva ROC pada set uji yang disebut di legenda",
+        "plot_confusion_matrix": "Matriks konfusi pada set uji yang disebut di atasnya, pada ambang keputusan model",
         "cv_plots_heading": "### Grafik validasi silang",
-        "plot_cv_roc_curve": "Kurva ROC gabungan fold uji, per citra dan per radiograf",
+        "plot_cv_roc_curve": (
+            "Kurva ROC gabungan fold uji, per citra dan per radiograf. Tabel memberi rerata atas fold, jadi "
+            "ROC-AUC-nya sedikit berbeda."
+        ),
         "plot_cv_confusion_matrix": "Matriks konfusi gabungan fold uji, per citra, pada rerata ambang keputusan fold",
         "error_title": "Berkas tidak valid",
         "error_no_file": (

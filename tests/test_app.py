@@ -598,6 +598,16 @@ def test_plots_partial(tmp_path):
     assert plots[0].plots == [("plot_roc_curve", tmp_path / "resnet50" / "roc_curve.png")]
 
 
+def test_plots_of_cross_validated_folder(tmp_path):
+    (tmp_path / "resnet50").mkdir()
+    (tmp_path / "resnet50" / "roc_curve.png").write_bytes(b"")
+    (tmp_path / "resnet50" / "cv_results.json").write_text(json.dumps(CV_RESULTS))
+
+    plots = app_results.find_plots(tmp_path)
+
+    assert plots[0].plots == [("plot_cv_roc_curve", tmp_path / "resnet50" / "roc_curve.png")]
+
+
 def test_plots_missing_models_dir(tmp_path):
     assert app_results.find_plots(tmp_path / "absent") == []
 
