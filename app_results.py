@@ -118,6 +118,8 @@ class ModelReliability:
     roc_auc: float | None = None
     roc_auc_ci95: tuple[float, float] | None = None
     fracatlas_test_roc_auc: float | None = None
+    # Sensitivity and specificity at the screening threshold on the FracAtlas test split.
+    fracatlas_test_screening: tuple[float, float] | None = None
 
 
 @dataclass
@@ -245,16 +247,19 @@ def load_reliability(model_dir: Path) -> ModelReliability:
     the grouped FracAtlas test split where stored. A model folder with neither
     cross-validation nor leak-free val results gets `ModelReliability(None)`.
     """
-    fracatlas_roc_auc = split_roc_auc(model_dir, "fracatlas_test")
+    fracatlas = {
+        "fracatlas_test_roc_auc": split_roc_auc(model_dir, "fracatlas_test"),
+        "fracatlas_test_screening": split_screening(model_dir, "fracatlas_test"),
+    }
     cv_path = model_dir / CV_RESULTS_FILENAME
     cv_rows = _read_cv_results(cv_path) if cv_path.is_file() else []
     for row in cv_rows:
         if row.level == "radiograph_level" and row.source is None and row.roc_auc is not None:
-            return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95, fracatlas_roc_auc)
+            return ModelReliability("cv", row.roc_auc, row.roc_auc_ci95, **fracatlas)
 
     leak_free_roc_auc, _ = validation_roc_auc(model_dir)
     if leak_free_roc_auc is not None:
-        return ModelReliability("val_leak_free", leak_free_roc_auc, fracatlas_test_roc_auc=fracatlas_roc_auc)
+        return ModelReliability("val_leak_free", leak_free_roc_auc, **fracatlas)
     return ModelReliability(None)
 
 
@@ -297,6 +302,16 @@ def validation_roc_auc(model_dir: Path) -> tuple[float | None, float | None]:
         return _as_number(values.get("roc_auc")) if isinstance(values, dict) else None
 
     return roc_auc("val_leak_free"), roc_auc("val")
+
+
+def split_screening(model_dir: Path, split: str) -> tuple[float, float] | None:
+    """Return (sensitivity, specificity) at the screening threshold on one split, None where missing or malformed."""
+    try:
+        screening = json.loads((model_dir / EVAL_RESULTS_FILENAME).read_text(encoding="utf-8"))["splits"][split]["screening"]
+        values = (_as_number(screening["recall"]), _as_number(screening["specificity"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if None in values else values
 
 
 def split_roc_auc(model_dir: Path, split: str) -> float | None:
@@ -610,6 +625,9 @@ def render_reliability(reliability: ModelReliability, text: Mapping[str, str]) -
     if reliability.fracatlas_test_roc_auc is not None:
         roc_auc = format_decimal(reliability.fracatlas_test_roc_auc, 2, text)
         line += " " + text["reliability_fracatlas"].format(roc_auc=roc_auc)
+    if reliability.fracatlas_test_screening is not None:
+        sensitivity, specificity = (format_decimal(value, 2, text) for value in reliability.fracatlas_test_screening)
+        line += " " + text["reliability_fracatlas_screening"].format(sensitivity=sensitivity, specificity=specificity)
     return line
 
 

@@ -73,6 +73,9 @@ UI_TEXT = {
         ),
         "reliability_none": "Measured performance: not evaluated, because no evaluation results are stored.",
         "reliability_fracatlas": "On the grouped FracAtlas test split: ROC-AUC {roc_auc}.",
+        "reliability_fracatlas_screening": (
+            "There, the screening threshold reached sensitivity {sensitivity} at specificity {specificity}."
+        ),
         "screening_flag": (
             "**Flag for review:** the fracture probability is at or above the screening threshold. "
             "A physician or radiologist should check this X-ray for a fracture."
@@ -304,6 +307,9 @@ UI_TEXT = {
         ),
         "reliability_none": "Kinerja terukur: belum dievaluasi, karena hasil evaluasi tidak tersimpan.",
         "reliability_fracatlas": "Pada split uji FracAtlas berkelompok: ROC-AUC {roc_auc}.",
+        "reliability_fracatlas_screening": (
+            "Di sana, ambang skrining mencapai sensitivitas {sensitivity} pada spesifisitas {specificity}."
+        ),
         "screening_flag": (
             "**Tandai untuk ditinjau:** probabilitas fraktur sama dengan atau di atas ambang skrining. "
             "Dokter atau radiolog perlu memeriksa citra sinar-X ini untuk kemungkinan fraktur."

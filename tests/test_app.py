@@ -1550,6 +1550,27 @@ def test_reliability_adds_fracatlas_test(tmp_path):
     assert reliability.fracatlas_test_roc_auc == 0.79
 
 
+def test_reliability_adds_fracatlas_screening(tmp_path):
+    screening = {"threshold": 0.06, "recall": 0.97, "specificity": 0.13}
+    splits = {"val_leak_free": {"roc_auc": 0.61}, "fracatlas_test": {"roc_auc": 0.79, "screening": screening}}
+    _write_eval_results(tmp_path, "resnet50", json.dumps({"splits": splits}))
+
+    reliability = app_results.load_reliability(tmp_path / "resnet50")
+
+    assert reliability.fracatlas_test_screening == (0.97, 0.13)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "There, the screening threshold reached sensitivity 0.97 at specificity 0.13."),
+     ("id", "Di sana, ambang skrining mencapai sensitivitas 0,97 pada spesifisitas 0,13.")],
+)
+def test_reliability_line_with_fracatlas_screening(language, expected):
+    reliability = app_results.ModelReliability("val_leak_free", 0.61, None, 0.79, (0.97, 0.13))
+
+    assert app_results.render_reliability(reliability, UI_TEXT[language]).endswith(expected)
+
+
 @pytest.mark.parametrize(
     ("language", "expected"),
     [("en", "On the grouped FracAtlas test split: ROC-AUC 0.79."), ("id", "Pada split uji FracAtlas berkelompok: ROC-AUC 0,79.")],
