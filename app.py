@@ -44,10 +44,12 @@ from app_models import (  # noqa: E402
 )
 from app_results import (  # noqa: E402
     CV_PLOT_FILES,
+    DefaultModelChoice,
     ModelPlots,
     ModelReliability,
     build_translations,
     comparison_value,
+    default_model_choice,
     find_plots,
     load_cv_results,
     load_eval_results,
@@ -426,6 +428,7 @@ def build_demo(
                         allow_custom_value=True,
                         elem_id="model-select",
                     )
+                    gr.Markdown(I18N("default_model_note"), elem_id="default-model-note")
                     classify_button = gr.Button(I18N("classify_button"), variant="primary", elem_id="classify")
                     gr.Examples([[str(path)] for path in example_paths], inputs=[upload], label=I18N("examples_label"))
                     gr.Markdown(I18N("examples_note"), elem_id="examples-note")
@@ -619,7 +622,13 @@ def main() -> None:
     # GRADIO_SERVER_PORT apply. Without them Gradio 6 uses 127.0.0.1 and 7860.
     shortcut = load_shortcut_check(SHORTCUT_CHECK_PATH)
     transfer_rows = load_transfer_results(models_dir, RUNS_DIR)
-    translations = build_translations(predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows)
+    if default_model_dir is not None:
+        default_choice = DefaultModelChoice(default_model, "environment")
+    else:
+        default_choice = default_model_choice(model_dirs)
+    translations = build_translations(
+        predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows, default_choice, predictors
+    )
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
     # Gradio 6.31 deletes cached uploads and outputs in a shutdown hook that Ctrl-C did not reach
     # in a test (the files stayed), so they are deleted here, once launch() returns.

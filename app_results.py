@@ -11,7 +11,7 @@ computes a metric.
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -323,27 +323,54 @@ def split_roc_auc(model_dir: Path, split: str) -> float | None:
         return None
 
 
-def choose_default_model(model_dirs: Mapping[str, Path]) -> str:
-    """Return the name of the model with the best validation ROC-AUC.
+@dataclass
+class DefaultModelChoice:
+    """The model the predict tab preselects and why.
+
+    `reason` is "environment" (FRACTURE_MODEL_DIR), "val_leak_free" or "val"
+    (the best ROC-AUC, `roc_auc`, on that split), or "name" (no model has one).
+    """
+
+    model: str
+    reason: str
+    roc_auc: float | None = None
+
+
+def default_model_choice(model_dirs: Mapping[str, Path]) -> DefaultModelChoice:
+    """Choose the model with the best validation ROC-AUC.
 
     Ranks by the leak-free val ROC-AUC if any model has one, else by the val
     ROC-AUC if any model has one, else alphabetically. Models without the
     ranking score never win, and ties go to the alphabetically first name.
     """
     if not model_dirs:
-        raise ValueError("choose_default_model needs at least one model.")
+        raise ValueError("default_model_choice needs at least one model.")
     scores = {name: validation_roc_auc(path) for name, path in model_dirs.items()}
 
     for index, split in enumerate(("val_leak_free", "val")):
         ranked = {name: score[index] for name, score in scores.items() if score[index] is not None}
         if ranked:
             best = max(sorted(ranked), key=ranked.get)
-            logger.info("Default model: %s, with ROC-AUC %.3f on %s", best, ranked[best], split)
-            return best
+            return DefaultModelChoice(best, split, ranked[best])
+    return DefaultModelChoice(min(model_dirs), "name")
 
-    best = min(model_dirs)
-    logger.info("Default model: %s, the first by name, because no model has a validation ROC-AUC", best)
-    return best
+
+def choose_default_model(model_dirs: Mapping[str, Path]) -> str:
+    """Return the name of the model with the best validation ROC-AUC (see `default_model_choice`) and log why."""
+    choice = default_model_choice(model_dirs)
+    if choice.roc_auc is None:
+        logger.info("Default model: %s, the first by name, because no model has a validation ROC-AUC", choice.model)
+    else:
+        logger.info("Default model: %s, with ROC-AUC %.3f on %s", choice.model, choice.roc_auc, choice.reason)
+    return choice.model
+
+
+def render_default_model_note(choice: DefaultModelChoice | None, text: Mapping[str, str]) -> str:
+    """Say which model the predict tab preselects and on what evidence, in the language of `text`."""
+    if choice is None:
+        return ""
+    roc_auc = "" if choice.roc_auc is None else format_decimal(choice.roc_auc, 2, text)
+    return text[f"default_model_{choice.reason}"].format(model=choice.model, roc_auc=roc_auc)
 
 
 def _as_number(value: object) -> float | None:
@@ -453,12 +480,16 @@ def _with_interval(value: float, interval: list[float] | None, text: Mapping[str
 
 
 
-def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
-    """Render the table across data sets with headers and test set names in the language of `text`."""
+def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_models: Collection[str] = ()) -> str:
+    """Render the table across data sets with headers and test set names in the language of `text`.
+
+    The second column says whether the app serves the row's model (a name in `served_models`).
+    """
     if not rows:
         return text["no_transfer_results"]
     headers = [
         text["column_model"],
+        text["column_served"],
         text["column_trained_on"],
         text["column_input_size"],
         text["column_test_set"],
@@ -474,6 +505,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str]) -> str:
             markdown_row(
                 [
                     f"`{row['model']}`",
+                    text["flag_yes"] if row["model"] in served_models else text["flag_no"],
                     " + ".join(row["trained_on"]),
                     "–" if row.get("input_size") is None else str(row["input_size"]),
                     _test_set_name(row["test_set"], text),
@@ -545,6 +577,8 @@ def build_translations(
     cv_rows: list[CvRow],
     shortcut: ShortcutCheck | None = None,
     transfer_rows: list[dict] | None = None,
+    default_choice: DefaultModelChoice | None = None,
+    served_models: Collection[str] = (),
 ) -> dict[str, dict[str, str]]:
     """Return UI_TEXT plus the tables and the val-split note of the app, rendered per language.
 
@@ -561,7 +595,8 @@ def build_translations(
             "comparison_table": render_comparison_table(eval_rows, text),
             "baseline_table": render_baseline_table(text),
             "cv_table": render_cv_table(cv_rows, text),
-            "transfer_table": render_transfer_table(transfer_rows or [], text),
+            "transfer_table": render_transfer_table(transfer_rows or [], text, served_models),
+            "default_model_note": render_default_model_note(default_choice, text),
         }
     return translations
 

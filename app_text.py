@@ -212,6 +212,18 @@ UI_TEXT = {
         "plot_learning_curves": "Learning curves",
         "plot_roc_curve": "ROC curves on the test sets named in the legend",
         "plot_confusion_matrix": "Confusion matrices on the test sets named above them, at the model's decision threshold",
+        "column_served": "Served here",
+        "default_model_environment": "Preselected model: `{model}`, set by FRACTURE_MODEL_DIR.",
+        "default_model_val_leak_free": (
+            "Preselected model: `{model}`, the best ROC-AUC ({roc_auc}) on the leak-free val split of the original "
+            "set. That split holds few radiographs, so this is weak evidence: the model-comparison tab has the "
+            "other measures."
+        ),
+        "default_model_val": (
+            "Preselected model: `{model}`, the best ROC-AUC ({roc_auc}) on the val split of the original set. That "
+            "split holds few radiographs, so this is weak evidence: the model-comparison tab has the other measures."
+        ),
+        "default_model_name": "Preselected model: `{model}`, the first by name, because no model has a val ROC-AUC.",
         "cv_plots_heading": "### Cross-validation plots",
         "plot_cv_roc_curve": (
             "ROC curve of the pooled test folds, per image and per radiograph. The table gives the mean over "
@@ -447,6 +459,20 @@ UI_TEXT = {
         "plot_learning_curves": "Kurva pembelajaran",
         "plot_roc_curve": "Kurva ROC pada set uji yang disebut di legenda",
         "plot_confusion_matrix": "Matriks konfusi pada set uji yang disebut di atasnya, pada ambang keputusan model",
+        "column_served": "Disajikan di sini",
+        "default_model_environment": "Model terpilih: `{model}`, ditetapkan oleh FRACTURE_MODEL_DIR.",
+        "default_model_val_leak_free": (
+            "Model terpilih: `{model}`, ROC-AUC terbaik ({roc_auc}) pada subset val bebas kebocoran dari set asli. "
+            "Subset itu hanya memuat sedikit radiograf, jadi ini bukti yang lemah: tab perbandingan model memuat "
+            "ukuran lainnya."
+        ),
+        "default_model_val": (
+            "Model terpilih: `{model}`, ROC-AUC terbaik ({roc_auc}) pada subset val dari set asli. Subset itu hanya "
+            "memuat sedikit radiograf, jadi ini bukti yang lemah: tab perbandingan model memuat ukuran lainnya."
+        ),
+        "default_model_name": (
+            "Model terpilih: `{model}`, yang pertama menurut nama, karena tidak ada model yang memiliki ROC-AUC val."
+        ),
         "cv_plots_heading": "### Grafik validasi silang",
         "plot_cv_roc_curve": (
             "Kurva ROC gabungan fold uji, per citra dan per radiograf. Tabel memberi rerata atas fold, jadi "

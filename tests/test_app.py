@@ -1466,7 +1466,7 @@ def test_transfer_rows_per_test_set(transfer_models_dir):
 def test_transfer_table_names_training_sources(transfer_models_dir):
     table = app_results.render_transfer_table(app_results.load_transfer_results(transfer_models_dir), UI_TEXT["en"])
 
-    assert "| `custom-cnn-both` | bone-fracture-xray + fracatlas | – | FracAtlas grouped test | 588 |" in table
+    assert "| `custom-cnn-both` | no | bone-fracture-xray + fracatlas | – | FracAtlas grouped test | 588 |" in table
 
 
 def test_transfer_table_intervals(transfer_models_dir):
@@ -1514,7 +1514,39 @@ def test_transfer_table_model_without_training_arguments(tmp_path):
     _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
     table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT["en"])
 
-    assert "| `custom-cnn` | bone-fracture-xray | – | val, leak-free |" in table
+    assert "| `custom-cnn` | no | bone-fracture-xray | – | val, leak-free |" in table
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "| `custom-cnn` | yes |"), ("id", "| `custom-cnn` | ya |")])
+def test_transfer_table_marks_served_models(tmp_path, language, expected):
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT[language], {"custom-cnn"})
+
+    assert expected in table
+
+
+def test_default_model_choice_reason(tmp_path):
+    _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": {"roc_auc": 0.61}}}))
+    _write_eval_results(tmp_path, "resnet50", json.dumps({"splits": {"val_leak_free": {"roc_auc": 0.63}}}))
+
+    choice = app_results.default_model_choice({name: tmp_path / name for name in ("custom-cnn", "resnet50")})
+
+    assert choice == app_results.DefaultModelChoice("resnet50", "val_leak_free", 0.63)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "Preselected model: `resnet50`, the best ROC-AUC (0.63) on the leak-free val split"),
+     ("id", "Model terpilih: `resnet50`, ROC-AUC terbaik (0,63) pada subset val bebas kebocoran")],
+)
+def test_default_model_note(language, expected):
+    choice = app_results.DefaultModelChoice("resnet50", "val_leak_free", 0.63)
+    assert app_results.render_default_model_note(choice, UI_TEXT[language]).startswith(expected)
+
+
+def test_default_model_note_from_environment():
+    note = app_results.render_default_model_note(app_results.DefaultModelChoice("mine", "environment"), UI_TEXT["en"])
+    assert note == "Preselected model: `mine`, set by FRACTURE_MODEL_DIR."
 
 
 @pytest.mark.parametrize("language", sorted(UI_TEXT))

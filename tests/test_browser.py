@@ -322,6 +322,12 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     page.context.close()
 
 
+def test_default_model_note(browser, multi_model_app, external_requests):
+    page = _open_app(browser, multi_model_app.url, "id-ID", external_requests)
+    expect(page.locator("#default-model-note")).to_contain_text("Model terpilih", timeout=UI_TIMEOUT_MS)
+    page.context.close()
+
+
 def test_plot_caption_above_its_image(browser, multi_model_app, external_requests):
     page = _open_app(browser, multi_model_app.url, "en-US", external_requests)
     page.get_by_role("tab", name="Model comparison").click()
