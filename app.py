@@ -91,6 +91,12 @@ UPLOAD_CACHE_SECONDS = (3600, 3600)
 RESULTS_CONCURRENCY_ID = "xray-results"
 
 EXAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".dcm"}
+# The results tables break column headers between words only (Gradio's Markdown breaks
+# them anywhere, as in "Accurac y"), and scroll sideways when they get too wide.
+RESULTS_TABLE_CSS = """
+#comparison-table table, #baseline-table table, #cv-table table, #transfer-table table { display: block; overflow-x: auto; }
+#comparison-table th, #baseline-table th, #cv-table th, #transfer-table th { word-break: normal; overflow-wrap: normal; }
+"""
 
 # Only creates translation keys for component labels. The browser receives
 # the translations that `build_translations` returns and `launch` passes on.
@@ -629,7 +635,7 @@ def main() -> None:
     translations = build_translations(
         predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows, default_choice, predictors
     )
-    demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)])
+    demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)], css=RESULTS_TABLE_CSS)
     # Gradio 6.31 deletes cached uploads and outputs in a shutdown hook that Ctrl-C did not reach
     # in a test (the files stayed), so they are deleted here, once launch() returns.
     delete_files_of_server(demo, upload_folder)

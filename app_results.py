@@ -20,6 +20,8 @@ from app_text import CLASS_NAMES, UI_TEXT, format_decimal
 from train.make_results import (
     BASELINE_ROWS,
     BODY_PART_PREFIX,
+    describe_recipe,
+    describe_sources,
     load_transfer_rows,
     screening_pair,
 )
@@ -89,6 +91,9 @@ class CvRow:
     roc_auc_ci95: tuple[float, float] | None
     metrics: dict[str, float | None]
     source: str | None = None
+    # The run's data sources and the training options it forwarded, which name its recipe.
+    sources: tuple[str, ...] = ()
+    training_arguments: tuple[str, ...] = ()
 
 
 @dataclass
@@ -191,6 +196,11 @@ def _read_cv_results(path: Path) -> list[CvRow]:
     parts = [(None, results)]
     if isinstance(per_source, dict):
         parts += [(source, part) for source, part in per_source.items() if isinstance(part, dict)]
+    sources, arguments = results.get("sources"), results.get("training_arguments")
+    recipe = {
+        "sources": tuple(str(name) for name in sources) if isinstance(sources, list) else (),
+        "training_arguments": tuple(str(value) for value in arguments) if isinstance(arguments, list) else (),
+    }
     rows = []
     for source, part in parts:
         counts = {"num_folds": _as_count(results.get("num_folds"))}
@@ -212,6 +222,7 @@ def _read_cv_results(path: Path) -> list[CvRow]:
                     roc_auc_ci95=_as_interval(interval),
                     metrics={key: _as_number(means.get(key)) for key in CV_METRIC_KEYS},
                     source=str(source) if source is not None else None,
+                    **recipe,
                 )
             )
     return rows
@@ -424,6 +435,7 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
 
     headers = [
         text["column_model"],
+        text["column_training_data"],
         text["column_level"],
         text["column_num_folds"],
         text["column_num_images"],
@@ -441,8 +453,12 @@ def render_cv_table(rows: list[CvRow], text: Mapping[str, str]) -> str:
         level = text[CV_LEVELS[row.level]]
         if row.source is not None:
             level = text["level_source"].format(level=level, source=row.source)
+        # The same words as the READMEs' cross-validation table, so that rows can be matched.
+        training_data = describe_sources({"sources": list(row.sources)})
+        training_data += describe_recipe(list(row.training_arguments), text["language_code"])
         cells = [
             f"`{row.model}`",
+            training_data,
             level,
             _format_count(row.num_folds),
             _format_count(row.num_images),

@@ -24,7 +24,9 @@ DEFAULT_LANGUAGE = "en"
 # "baseline_table" and "cv_table".
 UI_TEXT = {
     "en": {
-        # Not shown as text: the decimal separator of numbers rendered on the server.
+        # Not shown as text: the language of the generated table words, and the decimal separator
+        # of numbers rendered on the server.
+        "language_code": "en",
         "decimal_separator": ".",
         "app_heading": "# Bone fracture X-ray classifier",
         "disclaimer": (
@@ -213,6 +215,7 @@ UI_TEXT = {
         "plot_roc_curve": "ROC curves on the test sets named in the legend",
         "plot_confusion_matrix": "Confusion matrices on the test sets named above them, at the model's decision threshold",
         "column_served": "Served here",
+        "column_training_data": "Training data",
         "default_model_environment": "Preselected model: `{model}`, set by FRACTURE_MODEL_DIR.",
         "default_model_val_leak_free": (
             "Preselected model: `{model}`, the best ROC-AUC ({roc_auc}) on the leak-free val split of the original "
@@ -269,6 +272,7 @@ UI_TEXT = {
         "error_unknown_model": "Model {model} not found. Choose one of: {models}.",
     },
     "id": {
+        "language_code": "id",
         # Indonesian writes 0,95 where English writes 0.95.
         "decimal_separator": ",",
         "app_heading": "# Klasifikasi fraktur tulang pada citra sinar-X",
@@ -460,6 +464,7 @@ UI_TEXT = {
         "plot_roc_curve": "Kurva ROC pada set uji yang disebut di legenda",
         "plot_confusion_matrix": "Matriks konfusi pada set uji yang disebut di atasnya, pada ambang keputusan model",
         "column_served": "Disajikan di sini",
+        "column_training_data": "Data latih",
         "default_model_environment": "Model terpilih: `{model}`, ditetapkan oleh FRACTURE_MODEL_DIR.",
         "default_model_val_leak_free": (
             "Model terpilih: `{model}`, ROC-AUC terbaik ({roc_auc}) pada subset val bebas kebocoran dari set asli. "

@@ -519,8 +519,8 @@ def test_cv_table_rows(tmp_path):
 
     table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["en"])
 
-    assert "| `resnet50` | per image | 5 | 9463 | 412 | 0.810 (0.750–0.870) | 0.740 | 0.700 | 0.780 |" in table
-    assert "| `resnet50` | per radiograph | 5 | 9463 | 412 | 0.840 (0.770–0.910) | 0.760 | 0.730 | 0.800 |" in table
+    assert "| `resnet50` | all rotated copies | per image | 5 | 9463 | 412 | 0.810 (0.750–0.870) | 0.740 | 0.700 | 0.780 |" in table
+    assert "| `resnet50` | all rotated copies | per radiograph | 5 | 9463 | 412 | 0.840 (0.770–0.910) | 0.760 | 0.730 | 0.800 |" in table
 
 
 def test_cv_table_rows_per_source(tmp_path):
@@ -529,7 +529,22 @@ def test_cv_table_rows_per_source(tmp_path):
 
     table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT["en"])
 
-    assert "| `custom-cnn-both` | per image, fracatlas folds only | 5 | 600 | 600 |" in table
+    assert "| `custom-cnn-both` | all rotated copies | per image, fracatlas folds only | 5 | 600 | 600 |" in table
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "| `resnet50-both` | bone-fracture-xray + fracatlas: source radiographs, rotated at random, 4 draws per epoch |"),
+     ("id", "| `resnet50-both` | bone-fracture-xray + fracatlas: radiograf sumber, dirotasi acak, 4 pengambilan per epoch |")],
+)
+def test_cv_table_names_training_data(tmp_path, language, expected):
+    results = {**CV_RESULTS, "sources": ["bone-fracture-xray", "fracatlas"],
+               "training_arguments": ["--model_type", "resnet50", "--originals_only", "--epoch_repeats", "4"]}  # fmt: skip
+    _write_cv_results(tmp_path, "resnet50-both", json.dumps(results))
+
+    table = app_results.render_cv_table(app_results.load_cv_results(tmp_path), UI_TEXT[language])
+
+    assert expected in table
 
 
 def test_cv_table_indonesian(tmp_path):
@@ -557,7 +572,7 @@ def test_cv_interval_missing(tmp_path):
     table = app_results.render_cv_table(rows, UI_TEXT["en"])
 
     assert rows[0].roc_auc_ci95 is None
-    assert "| `one-fold` | per image | 1 | – | – | 0.800 | – | – | – |" in table
+    assert "| `one-fold` | all rotated copies | per image | 1 | – | – | 0.800 | – | – | – |" in table
 
 
 @pytest.mark.parametrize("language", sorted(UI_TEXT))
