@@ -156,6 +156,7 @@ ERROR_TEXT_KEYS = {
     "no_pixel_data": "error_no_pixel_data",
     "dicomdir": "error_dicomdir",
     "colour": "error_colour",
+    "float_pixel_data": "error_float_pixel_data",
 }
 
 

@@ -260,6 +260,10 @@ UI_TEXT = {
             "{file_name} is a DICOM file without an image (a report or another document). Upload the DICOM "
             "file of the radiograph itself."
         ),
+        "error_float_pixel_data": (
+            "{file_name} is a DICOM file with floating-point pixels, such as a parametric map, not a radiograph. "
+            "Upload the DICOM file of the radiograph itself."
+        ),
         "error_dicomdir": (
             "{file_name} is a DICOMDIR, the index of a DICOM disc or folder, not an image. Upload one of the "
             "image files it lists, usually in the disc's DICOM folder."
@@ -517,6 +521,10 @@ UI_TEXT = {
         "error_no_pixel_data": (
             "{file_name} adalah berkas DICOM tanpa citra (laporan atau dokumen lain). Unggah berkas DICOM "
             "radiografnya sendiri."
+        ),
+        "error_float_pixel_data": (
+            "{file_name} adalah berkas DICOM dengan piksel bilangan pecahan (floating-point), misalnya peta "
+            "parametrik, bukan radiograf. Unggah berkas DICOM radiografnya sendiri."
         ),
         "error_dicomdir": (
             "{file_name} adalah DICOMDIR, indeks dari cakram atau folder DICOM, bukan citra. Unggah salah satu "

@@ -67,7 +67,7 @@ class InvalidImageError(ValueError):
 
     REASONS = (
         "not_found", "empty", "unreadable", "damaged", "too_large", "too_small", "blank", "unsupported_compression",
-        "no_pixel_data", "dicomdir", "colour",
+        "no_pixel_data", "dicomdir", "colour", "float_pixel_data",
     )  # fmt: skip
 
     def __init__(self, message: str, reason: str = "unreadable", **details: str):
@@ -182,7 +182,14 @@ def _decode_dicom(data: bytes, name: str, force: bool = False) -> np.ndarray:
         raise InvalidImageError(
             f"{name} is a DICOMDIR, the index of a DICOM disc or folder, not an image.", reason="dicomdir"
         )
-    # NOTE: Float Pixel Data and Double Float Pixel Data are not read, so such a file is reported as damaged.
+    if "PixelData" not in dataset and ("FloatPixelData" in dataset or "DoubleFloatPixelData" in dataset):
+        # Radiographs store integer pixels. Floating-point pixels come from derived objects such as
+        # parametric maps, whose values are not X-ray attenuation.
+        raise InvalidImageError(
+            f"{name} is a DICOM file with floating-point pixel data (a parametric map or another derived "
+            "image), not a radiograph.",
+            reason="float_pixel_data",
+        )
     if "PixelData" not in dataset:
         if "Rows" in dataset or len(dataset) == 0:
             # Where a file ends early, pydicom returns without an error and without the pixel data, or with

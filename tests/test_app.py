@@ -649,6 +649,8 @@ def test_plot_captions_translated(key):
         ("dicomdir", "id", "IM000001 adalah DICOMDIR, indeks dari cakram atau folder DICOM, bukan citra."),
         ("colour", "en", "IM000001 is a colour picture, not a radiograph: X-rays are grayscale."),
         ("colour", "id", "IM000001 adalah gambar berwarna, bukan radiograf: citra sinar-X berwarna abu-abu."),
+        ("float_pixel_data", "en", "IM000001 is a DICOM file with floating-point pixels, such as a parametric map"),
+        ("float_pixel_data", "id", "IM000001 adalah berkas DICOM dengan piksel bilangan pecahan (floating-point)"),
     ],
 )
 def test_upload_error_new_reasons(reason, language, expected):

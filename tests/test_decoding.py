@@ -882,6 +882,32 @@ def test_dicomdir_named(tmp_path):
     assert raised.value.reason == "dicomdir"
 
 
+@pytest.mark.parametrize("keyword", ["FloatPixelData", "DoubleFloatPixelData"])
+def test_float_pixel_data_named(tmp_path, keyword):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map Storage
+    file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = file_meta
+    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
+    dataset.Rows, dataset.Columns, dataset.SamplesPerPixel = 64, 64, 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dtype = np.float32 if keyword == "FloatPixelData" else np.float64
+    dataset.BitsAllocated = 8 * np.dtype(dtype).itemsize
+    setattr(dataset, keyword, np.linspace(0.0, 1.0, 64 * 64, dtype=dtype).tobytes())
+    dataset.save_as(tmp_path / "map.dcm", enforce_file_format=True)
+
+    with pytest.raises(InvalidImageError) as raised:
+        load_grayscale(tmp_path / "map.dcm")
+
+    assert raised.value.reason == "float_pixel_data"
+
+
 def test_16_bit_white_is_zero_tiff_inverted(tmp_path, gray):
     import imagecodecs
 
