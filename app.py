@@ -634,7 +634,8 @@ def main() -> None:
     else:
         default_choice = default_model_choice(model_dirs)
     translations = build_translations(
-        predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows, default_choice, predictors
+        predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows, default_choice,
+        model_dirs.values(),
     )
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)], css=RESULTS_TABLE_CSS)
     # Gradio 6.31 deletes cached uploads and outputs in a shutdown hook that Ctrl-C did not reach

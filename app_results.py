@@ -496,13 +496,14 @@ def _with_interval(value: float, interval: list[float] | None, text: Mapping[str
 
 
 
-def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_models: Collection[str] = ()) -> str:
+def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_folders: Collection[Path] = ()) -> str:
     """Render the table across data sets with headers and test set names in the language of `text`.
 
-    The second column says whether the app serves the row's model (a name in `served_models`).
+    The second column says whether the app serves the row's model folder (one of `served_folders`).
     """
     if not rows:
         return text["no_transfer_results"]
+    served = {folder.resolve() for folder in served_folders}
     headers = [
         text["column_model"],
         text["column_served"],
@@ -521,7 +522,7 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_mode
             markdown_row(
                 [
                     f"`{row['model']}`",
-                    text["flag_yes"] if row["model"] in served_models else text["flag_no"],
+                    text["flag_yes"] if Path(row["folder"]).resolve() in served else text["flag_no"],
                     " + ".join(row["trained_on"]),
                     "–" if row.get("input_size") is None else str(row["input_size"]),
                     _test_set_name(row["test_set"], text),
@@ -594,7 +595,7 @@ def build_translations(
     shortcut: ShortcutCheck | None = None,
     transfer_rows: list[dict] | None = None,
     default_choice: DefaultModelChoice | None = None,
-    served_models: Collection[str] = (),
+    served_folders: Collection[Path] = (),
 ) -> dict[str, dict[str, str]]:
     """Return UI_TEXT plus the tables and the val-split note of the app, rendered per language.
 
@@ -611,7 +612,7 @@ def build_translations(
             "comparison_table": render_comparison_table(eval_rows, text),
             "baseline_table": render_baseline_table(text),
             "cv_table": render_cv_table(cv_rows, text),
-            "transfer_table": render_transfer_table(transfer_rows or [], text, served_models),
+            "transfer_table": render_transfer_table(transfer_rows or [], text, served_folders),
             "default_model_note": render_default_model_note(default_choice, text),
         }
     return translations

@@ -39,7 +39,7 @@ def resolve_model_dir(
     Hub repo id and downloaded (or read from the Hub cache when
     `local_files_only` is set or `HF_HUB_OFFLINE=1`).
     """
-    path = Path(model_id_or_path)
+    path = Path(model_id_or_path).expanduser()
     if path.is_dir():
         return path
     if path.exists():

@@ -1537,9 +1537,18 @@ def test_transfer_table_model_without_training_arguments(tmp_path):
 @pytest.mark.parametrize(("language", "expected"), [("en", "| `custom-cnn` | yes |"), ("id", "| `custom-cnn` | ya |")])
 def test_transfer_table_marks_served_models(tmp_path, language, expected):
     _write_eval_results(tmp_path, "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
-    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT[language], {"custom-cnn"})
+    served = {tmp_path / "custom-cnn"}
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path), UI_TEXT[language], served)
 
     assert expected in table
+
+
+def test_transfer_table_served_by_folder_not_name(tmp_path):
+    _write_eval_results(tmp_path / "runs", "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
+    served = {tmp_path / "models" / "custom-cnn"}
+    table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path / "runs"), UI_TEXT["en"], served)
+
+    assert "| `custom-cnn` | no |" in table
 
 
 def test_default_model_choice_reason(tmp_path):

@@ -158,6 +158,11 @@ def test_resolve_missing_local_folder(tmp_path):
         resolve_model_dir("../published/no-such-model", cache_dir=tmp_path)
 
 
+def test_resolve_folder_under_home(model_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(model_dir.parent))
+    assert resolve_model_dir(f"~/{model_dir.name}") == model_dir
+
+
 def test_model_card_without_fracatlas_has_no_attribution(model_dir):
     text = write_model_card(model_dir, "custom-cnn", "small CNN", "the train split").read_text()
     assert "FracAtlas attribution" not in text

@@ -468,6 +468,27 @@ def test_resume_without_checkpoint_fails(tmp_path):
         train_main([*arguments, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
 
 
+def test_resume_from_other_runs_checkpoint_rejected(trained_dir, tmp_path):
+    other_checkpoint = next((trained_dir / "checkpoints").iterdir())
+    arguments = training_args(XRAY_FOLDER, tmp_path / "model", tmp_path / "cache", *processor_arguments())
+    with pytest.raises(ValueError, match="expected 'latest' or a checkpoint in"):
+        train_main([*arguments, "--max_train_steps", "2", "--resume_from_checkpoint", str(other_checkpoint)])
+
+
+def test_resume_of_finished_run_rejected(trained_dir, tmp_path):
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", *processor_arguments())
+    with pytest.raises(ValueError, match="has trained 1 optimizer steps"):
+        train_main([*arguments, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
+
+
+def test_rejected_short_resume_keeps_training_args(trained_dir, tmp_path):
+    before = (trained_dir / "training_args.json").read_text()
+    arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", *processor_arguments())
+    with pytest.raises(ValueError):
+        train_main([*arguments, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
+    assert (trained_dir / "training_args.json").read_text() == before
+
+
 def test_even_blur_kernel_option_rejected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["--train_dir", "unused", "--output_dir", str(tmp_path), "--blur_kernel_size", "4"])

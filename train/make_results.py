@@ -386,7 +386,7 @@ def training_sources(model_dir: Path) -> list[str]:
 def load_transfer_rows(*folders: Path) -> list[dict]:
     """Read one row per model and test set of the transfer table from `eval_results.json` in each model folder.
 
-    Each row contains `model`, `trained_on` (source names), `test_set` (the split
+    Each row contains `model`, `folder`, `trained_on` (source names), `test_set` (the split
     key), `input_size` (pixels per side, None if unknown), `num_images` and,
     for ROC-AUC, recall (sensitivity) and specificity,
     the value and its 95% bootstrap interval (None where the file has none);
@@ -413,6 +413,7 @@ def load_transfer_rows(*folders: Path) -> list[dict]:
                 rows.append(
                     {
                         "model": eval_path.parent.name,
+                        "folder": str(eval_path.parent),
                         "trained_on": trained_on,
                         "input_size": processor.get("size", {}).get("height"),
                         "test_set": test_set,

@@ -405,7 +405,8 @@ def _comparable(name: str, value):
     """Return an option's value in a form that compares equal for the same data folder written two ways."""
     if name == "train_dir" and value is not None:
         sources = [value] if isinstance(value, str) else value
-        return [os.path.realpath(source) if Path(source).exists() else source for source in sources]
+        return [os.path.realpath(Path(source).expanduser()) if Path(source).expanduser().exists() else source
+                for source in sources]
     # training_args.json stores tuples as lists.
     return list(value) if isinstance(value, tuple) else value
 
@@ -418,8 +419,19 @@ def check_resume_options(output_dir: Path, args) -> list[str]:
     further with another schedule, start a new run from its folder with
     `--init pretrained` instead.
     """
+    if not args.resume_from_checkpoint:
+        return []
+    if args.resume_from_checkpoint != "latest":
+        checkpoint = Path(args.resume_from_checkpoint).expanduser().resolve()
+        if checkpoint.parent != (output_dir / CHECKPOINTS_DIR).resolve():
+            # A checkpoint of another run would continue under options this check never saw.
+            raise ValueError(
+                f"Invalid --resume_from_checkpoint {args.resume_from_checkpoint}: expected 'latest' or a checkpoint "
+                f"in {output_dir / CHECKPOINTS_DIR}. To train another run's weights further, pass its folder with "
+                "--init pretrained --pretrained_model_name_or_path."
+            )
     saved_file = output_dir / "training_args.json"
-    if not args.resume_from_checkpoint or not saved_file.is_file():
+    if not saved_file.is_file():
         return []
     # Runs from before --split_seed split with --seed, and split_arguments reads it so.
     saved_arguments = json.loads(saved_file.read_text())
@@ -575,6 +587,11 @@ def main(argv=None):
                 f"not {args.selection_weighting}. Resume with --selection_weighting {saved_weighting}."
             )
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
+        if completed_steps >= total_steps:
+            raise ValueError(
+                f"Cannot resume from {checkpoint}: it has trained {completed_steps} optimizer steps, and this "
+                f"run's length ends at {total_steps}. Pass a longer --num_train_epochs or --max_train_steps."
+            )
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
     if accelerator.is_main_process:
         # Written after the resume checks, so a rejected resume leaves the run's record as it was.
@@ -590,7 +607,8 @@ def main(argv=None):
             gamma_range=args.gamma_range,
         )
     logger.info(
-        f"Training for {num_epochs} epoch{'s' if num_epochs != 1 else ''}, {total_steps} optimizer steps, "
+        f"Training for {num_epochs} epoch{'s' if num_epochs != 1 else ''}, "
+        f"{total_steps} optimizer step{'s' if total_steps != 1 else ''}, "
         f"{args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps} images per step.",
         main_process_only=True,
     )
