@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from app_models import load_predictors
-from bone_fracture import POSITIVE_INDEX, load_grayscale
+from bone_fracture import LABELS, POSITIVE_INDEX, InvalidImageError, load_grayscale
 from train.metrics import compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -91,22 +91,42 @@ CHANGES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def find_images(image_dir: Path, file_names: list[str]) -> list[Path]:
-    """Return the path of each file name under `image_dir`; a missing or ambiguous name raises ValueError."""
+def find_images(image_dir: Path, items: list[dict]) -> list[Path]:
+    """Return the path of each item's image under `image_dir`; a missing or ambiguous name raises ValueError.
+
+    The original set repeats file names across its class folders, so a name found
+    more than once is looked up in the folder named after the item's class.
+    """
     paths: dict[str, list[Path]] = {}
     for path in image_dir.rglob("*"):
         if path.suffix.lower() in IMAGE_SUFFIXES:
             paths.setdefault(path.name, []).append(path)
-    missing = [name for name in file_names if name not in paths]
+    found, missing, ambiguous = [], [], []
+    for item in items:
+        candidates = paths.get(item["file_name"], [])
+        if len(candidates) > 1:
+            candidates = [path for path in candidates if path.parent.name == LABELS[item["label"]]]
+        if not candidates:
+            missing.append(item["file_name"])
+        elif len(candidates) > 1:
+            ambiguous.append(item["file_name"])
+        else:
+            found.append(candidates[0])
     if missing:
         raise ValueError(f"{len(missing)} images not found under {image_dir}, e.g. {missing[:3]}. Check --image_dir.")
-    ambiguous = [name for name in file_names if len(paths[name]) > 1]
     if ambiguous:
         raise ValueError(
-            f"{len(ambiguous)} file names occur more than once under {image_dir}, e.g. {ambiguous[:3]}. "
-            "Point --image_dir at the split's own folder."
+            f"{len(ambiguous)} file names occur more than once in one class folder under {image_dir}, e.g. "
+            f"{ambiguous[:3]}. Point --image_dir at the split's own folder."
         )
-    return [paths[name][0] for name in file_names]
+    return found
+
+
+def spread(items: list[dict], limit: int) -> list[dict]:
+    """Return `limit` items spread evenly over `items`, so that a split stored class by class keeps both classes."""
+    if limit >= len(items):
+        return items
+    return [items[index] for index in np.linspace(0, len(items) - 1, limit).round().astype(int)]
 
 
 def model_inputs(grays: list[np.ndarray], processor, change: Callable | None) -> np.ndarray:
@@ -194,6 +214,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="Results file, updated under the split name.")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="Markdown report rendered from --json.")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 2:
+        parser.error(f"--limit must be at least 2, because ROC-AUC needs both classes; got {args.limit}.")
+    if args.limit is not None and DEFAULT_JSON in (args.json.resolve(), args.report.resolve().with_suffix(".json")):
+        parser.error("--limit measures a subset: pass --json and --report files other than docs/ROBUSTNESS.*.")
 
     items = json.loads(args.predictions.read_text()).get(args.split)
     if not items:
@@ -201,16 +225,24 @@ def main(argv=None) -> dict:
             f"{args.predictions} has no predictions for split {args.split!r}. Evaluate the model on it first "
             "(python -m train.evaluate_model), or pass a split it contains."
         )
-    if args.limit is not None and args.limit < len(items):
-        # Every k-th radiograph, so that a stored split sorted by class keeps both classes.
-        items = items[:: len(items) // args.limit][: args.limit]
+    if args.limit is not None:
+        items = spread(items, args.limit)
     predictors = load_predictors(args.models_dir)
     if not predictors:
         raise SystemExit(f"No loadable model folders under {args.models_dir}. Check --models_dir.")
 
-    paths = find_images(args.image_dir, [item["file_name"] for item in items])
-    grays = [load_grayscale(path) for path in paths]
+    grays, kept = [], []
+    for item, path in zip(items, find_images(args.image_dir, items)):
+        try:
+            grays.append(load_grayscale(path))
+            kept.append(item)
+        except InvalidImageError as error:
+            # Evaluation leaves such files out too (a truncated JPEG, say).
+            logger.warning("Leaving out %s: %s", path, error)
+    items = kept
     labels = np.array([item["label"] for item in items])
+    if len(set(labels.tolist())) < 2:
+        raise SystemExit("The chosen radiographs contain one class only, so ROC-AUC is undefined. Raise --limit.")
     all_results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     all_results[args.split] = {
         "num_images": len(items),

@@ -47,15 +47,42 @@ def test_noise_same_for_every_model(radiograph):
     assert np.array_equal(change(radiograph), change(radiograph))
 
 
-def test_ambiguous_file_name_rejected():
-    # 1-rotated1.jpg sits in both val class folders.
-    with pytest.raises(ValueError, match="occur more than once"):
-        robustness.find_images(XRAY_FOLDER / "val", ["1-rotated1.jpg"])
+def test_repeated_name_found_in_class_folder():
+    # 1-rotated1.jpg sits in both val class folders, and the label picks one.
+    item = {"file_name": "1-rotated1.jpg", "label": POSITIVE_INDEX}
+    assert robustness.find_images(XRAY_FOLDER / "val", [item]) == [XRAY_FOLDER / "val" / "fractured" / "1-rotated1.jpg"]
+
+
+def test_name_repeated_in_one_class_rejected(tmp_path):
+    for part in ("a", "b"):
+        (tmp_path / part / "fractured").mkdir(parents=True)
+        shutil.copy(XRAY_FOLDER / "train" / "fractured" / "10.jpg", tmp_path / part / "fractured" / "10.jpg")
+    with pytest.raises(ValueError, match="occur more than once in one class folder"):
+        robustness.find_images(tmp_path, [{"file_name": "10.jpg", "label": POSITIVE_INDEX}])
 
 
 def test_missing_file_name_rejected():
     with pytest.raises(ValueError, match="1 images not found"):
-        robustness.find_images(XRAY_FOLDER / "train", ["no-such-image.jpg"])
+        robustness.find_images(XRAY_FOLDER / "train", [{"file_name": "no-such-image.jpg", "label": POSITIVE_INDEX}])
+
+
+def test_spread_keeps_both_ends():
+    items = [{"index": index} for index in range(10)]
+    assert [item["index"] for item in robustness.spread(items, 3)] == [0, 4, 9]
+
+
+def test_limit_below_two_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        robustness.main(["--image_dir", str(tmp_path), "--predictions", str(tmp_path / "p.json"), "--split", "x",
+                         "--limit", "1", "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.md")])
+    assert "--limit must be at least 2" in capsys.readouterr().err
+
+
+def test_limit_into_committed_report_rejected(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        robustness.main(["--image_dir", str(tmp_path), "--predictions", str(tmp_path / "p.json"), "--split", "x",
+                         "--limit", "5"])
+    assert "pass --json and --report files other than docs/ROBUSTNESS" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +133,20 @@ def test_rerun_keeps_other_splits(measured, tmp_path):
         "--json", str(root / "ROBUSTNESS.json"), "--report", str(tmp_path / "report.md"),
     ])  # fmt: skip
     assert sorted(json.loads((root / "ROBUSTNESS.json").read_text())) == ["other_split", "train"]
+
+
+def test_undecodable_image_left_out(tmp_path):
+    """The truncated FracAtlas fixture is left out, as evaluation leaves it out."""
+    shutil.copytree(COMMITTED_MODEL_DIR, tmp_path / "models" / "custom-cnn")
+    fracatlas = XRAY_FOLDER.parent / "fracatlas"
+    items = [
+        {"file_name": "IMG0000156.jpg", "label": POSITIVE_INDEX},
+        {"file_name": "IMG0000158.jpg", "label": NORMAL_INDEX},
+        {"file_name": "IMG0004076.jpg", "label": NORMAL_INDEX},
+    ]
+    (tmp_path / "eval_predictions.json").write_text(json.dumps({"test": items}))
+    results = robustness.main([
+        "--image_dir", str(fracatlas), "--predictions", str(tmp_path / "eval_predictions.json"), "--split", "test",
+        "--models_dir", str(tmp_path / "models"), "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.md"),
+    ])  # fmt: skip
+    assert results["test"]["num_images"] == 2
