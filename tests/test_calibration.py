@@ -276,6 +276,16 @@ def test_calibrate_rejects_other_sources(uncalibrated_run, tmp_path, capsys):
     assert "Pass the same sources in the same order" in capsys.readouterr().err
 
 
+def test_calibrate_accepts_same_folder_as_current_folder(uncalibrated_run, xray_folder_path, monkeypatch):
+    from train import calibrate
+
+    model_dir, cache_dir = uncalibrated_run
+    monkeypatch.chdir(xray_folder_path)
+    calibration = calibrate.main(["--model_dir", str(model_dir), "--data_dir", ".", "--holdout_fraction", "0.45",
+                                  "--cache_dir", str(cache_dir)])  # fmt: skip
+    assert calibration["calibration"]["temperature"] > 0
+
+
 def test_reversed_logits_warn_at_maximum_temperature(caplog):
     labels = np.array([0, 1] * 50)
     # Confident and always wrong: only the largest temperature lowers the loss.

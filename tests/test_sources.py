@@ -508,6 +508,13 @@ def test_fracatlas_without_block_size_rejected(capsys):
     assert "--id_block_size is missing for" in capsys.readouterr().err
 
 
+def test_fracatlas_as_current_folder_needs_block_size(monkeypatch, capsys):
+    monkeypatch.chdir(FRACATLAS_FOLDER)
+    with pytest.raises(SystemExit):
+        parse_args(["--train_dir", ".", "--output_dir", "out"])
+    assert "--id_block_size is missing for ." in capsys.readouterr().err
+
+
 def test_cross_validation_checks_options_first(tmp_path, capsys):
     arguments = ["--data_dir", str(XRAY_FOLDER), str(FRACATLAS_FOLDER), "--output_dir", str(tmp_path / "cv"),
                  "--", "--model_type", "custom_cnn"]  # fmt: skip

@@ -22,7 +22,7 @@ from accelerate import PartialState
 
 from bone_fracture import POSITIVE_INDEX, FracturePredictor
 
-from .data import preprocess_dataset, rebuild_holdout, source_name
+from .data import preprocess_dataset, real_source_name, rebuild_holdout
 from .lineage import split_arguments
 from .metrics import compute_metrics
 from .train import calibrate_model
@@ -62,12 +62,13 @@ def main(argv=None) -> dict:
     recorded_split = split_arguments(recorded_args)
     recorded_sources = recorded_split.get("train_dir")
     recorded_sources = [recorded_sources] if isinstance(recorded_sources, str) else recorded_sources
-    if recorded_sources and [source_name(source) for source in args.data_dir] != [
-        source_name(source) for source in recorded_sources
+    if recorded_sources and [real_source_name(source) for source in args.data_dir] != [
+        real_source_name(source) for source in recorded_sources
     ]:
         parser.error(
-            f"--data_dir names {', '.join(args.data_dir)}, but the model was trained on "
-            f"{', '.join(recorded_sources)}. Pass the same sources in the same order, or leave --data_dir out."
+            f"--data_dir names {', '.join(map(repr, args.data_dir))}, but the model was trained on "
+            f"{', '.join(map(repr, recorded_sources))}. Pass the same sources in the same order, or leave "
+            "--data_dir out."
         )
     for name, fallback in (("id_block_size", None), ("split_seed", 42), ("holdout_fraction", 0.15)):
         if getattr(args, name) is None:

@@ -87,6 +87,12 @@ def source_name(source: str) -> str:
     return Path(source.rstrip("/\\")).name
 
 
+def real_source_name(source: str) -> str:
+    """Name a data source after the folder it really is, so "." or a renamed link name their target."""
+    path = Path(source).expanduser()
+    return path.resolve().name if path.exists() else source_name(source)
+
+
 def id_block(file_name: str, block_size: int) -> str:
     """Return the block of `block_size` consecutive ids a file belongs to (`ids-0000020-0000039`).
 

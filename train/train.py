@@ -43,6 +43,7 @@ from .data import (
     keep_source_radiographs,
     load_sources,
     preprocess_dataset,
+    real_source_name,
     source_name,
 )
 from .lineage import INITIALISATION_FILE, earlier_budget, initialisation_record, split_arguments, split_differences
@@ -156,7 +157,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--fold_index must be in [0, {args.num_folds}), got {args.fold_index}.")
     if args.id_block_size is not None and min(args.id_block_size) < 0:
         parser.error("--id_block_size must be 0 (group by radiograph) or a positive block size.")
-    fracatlas = [source for source in args.train_dir if "fracatlas" in source_name(source).lower()]
+    fracatlas = [source for source in args.train_dir if "fracatlas" in real_source_name(source).lower()]
     if args.id_block_size is None and fracatlas:
         # Without it, FracAtlas images would be grouped one by one, and a patient's neighbouring
         # ids could fall on both sides of the hold-out or of a fold.
@@ -589,8 +590,9 @@ def main(argv=None):
         start_epoch, completed_steps = state["epoch"] + 1, state["completed_steps"]
         if completed_steps >= total_steps:
             raise ValueError(
-                f"Cannot resume from {checkpoint}: it has trained {completed_steps} optimizer steps, and this "
-                f"run's length ends at {total_steps}. Pass a longer --num_train_epochs or --max_train_steps."
+                f"Cannot resume from {checkpoint}: it has trained {completed_steps} optimizer step"
+                f"{'s' if completed_steps != 1 else ''}, and this run's length ends at {total_steps}. Pass a "
+                "longer --num_train_epochs or --max_train_steps."
             )
         logger.info(f"Resumed from {checkpoint} at epoch {start_epoch}.", main_process_only=True)
     if accelerator.is_main_process:
