@@ -127,3 +127,29 @@ def test_fold_predictions_keep_fracatlas_radiographs(tmp_path):
     _, _, radiographs, _ = plots.load_fold_predictions(tmp_path)
 
     assert list(radiographs) == ["fracatlas:IMG1", "fracatlas:IMG2"]
+
+
+def test_carried_epochs_oldest_first():
+    record = {"chosen_epoch": 1, "earlier": {"chosen_epoch": 4, "earlier": None}}
+    assert plots.carried_epochs(record) == [4, 1]
+
+
+def test_earlier_log_of_another_run_rejected(tmp_path):
+    model_dir = _continued_model(tmp_path, None)
+    record = json.loads((model_dir / "initialisation.json").read_text())
+    record.update(chosen_epoch=1, selection_roc_auc=0.9)
+    (model_dir / "initialisation.json").write_text(json.dumps(record))
+    log_path = tmp_path / "other-run-log.json"
+    log_path.write_text(json.dumps(_log(2)))  # its epoch 1 scored 0.6
+    with pytest.raises(ValueError, match="the run recorded 0.9 for the epoch it kept"):
+        plots.earlier_curves(plots.read_initialisation(model_dir), [log_path])
+
+
+def test_learning_curves_mark_carried_epoch(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)  # keep the figure to read its lines
+    plots.plot_learning_curves(
+        _log(2), tmp_path / "curves.png", "run", earlier_epochs=3, earlier_logs=[_log(3)], carried_epochs=[1]
+    )
+    stars = [line for line in figures[0].axes[1].lines if line.get_marker() == "*"]
+    assert [list(line.get_xdata()) for line in stars] == [[2]]

@@ -47,6 +47,7 @@ def plot_learning_curves(
     title: str,
     earlier_epochs: int = 0,
     earlier_logs: list[list[dict]] | tuple = (),
+    carried_epochs: list[int | None] | tuple = (),
 ) -> Path:
     """Training loss and validation ROC-AUC and accuracy per epoch, counted from 1.
 
@@ -54,9 +55,10 @@ def plot_learning_curves(
     weights. `earlier_logs`, the per-epoch logs of those runs (oldest first,
     the last ones of the `earlier_epochs`), are drawn before this run's
     epochs, each run as its own line piece, with a dotted line where the
-    weights were carried on. With several sources, the selection score (the
-    weighted mean of the per-source ROC-AUCs, which chose each run's
-    checkpoint) is drawn as well.
+    next run began. `carried_epochs` gives, per earlier log, the epoch (as
+    logged, from 0) whose weights the next run started from; a star marks it.
+    With several sources, the selection score (the weighted mean of the
+    per-source ROC-AUCs, which chose each run's checkpoint) is drawn as well.
     """
     first_epoch = earlier_epochs - sum(len(log) for log in earlier_logs) + 1
     segments, start = [], first_epoch
@@ -80,6 +82,14 @@ def plot_learning_curves(
     for epochs, _ in segments[1:]:
         for axis in (loss_axis, metric_axis):
             axis.axvline(epochs[0] - 0.5, color="gray", linestyle=":")
+    label = "weights carried on"
+    for (epochs, log), carried in zip(segments, carried_epochs):
+        if carried is None or not 0 <= carried < len(log):
+            continue
+        record = log[carried]
+        score = record.get("validation_selection_roc_auc", record["validation_roc_auc"])
+        metric_axis.plot(epochs[carried], score, marker="*", markersize=14, color="black", linestyle="none", label=label)
+        label = None
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     metric_axis.set(xlabel="epoch", ylim=(0, 1), title="Validation (held-out radiographs)")
     for axis in (loss_axis, metric_axis):
@@ -199,11 +209,13 @@ def earlier_curves(record: dict | None, log_paths: list[Path] | None = None) -> 
     for a record written before it kept them. Each log must contain as many
     epochs as the record counts for that run.
     """
-    runs = []  # (epochs, stored log) of each earlier run, collected newest first
+    runs, records = [], []  # (epochs, stored log) and the record of each earlier run, collected newest first
     while record:
         runs.append((record["epochs"], record.get("training_log")))
+        records.append(record)
         record = record.get("earlier")
     runs.reverse()
+    records.reverse()
     if log_paths is not None:
         if len(log_paths) != len(runs):
             raise ValueError(
@@ -216,13 +228,30 @@ def earlier_curves(record: dict | None, log_paths: list[Path] | None = None) -> 
     if any(log is None for log in logs):
         logger.info("The earlier runs' logs are not stored; the learning curves show this run's epochs alone.")
         return []
-    for (epochs, _), log in zip(runs, logs):
+    for (epochs, _), log, run in zip(runs, logs, records):
         if len(log) != epochs:
             raise ValueError(
                 f"Invalid earlier log: the run trained {epochs} epochs, but the log contains {len(log)}. "
                 "Pass that run's own training_log.json."
             )
+        chosen, score = run.get("chosen_epoch"), run.get("selection_roc_auc")
+        if chosen is not None and score is not None and 0 <= chosen < len(log):
+            logged = log[chosen].get("validation_selection_roc_auc", log[chosen].get("validation_roc_auc"))
+            if logged is None or abs(logged - score) > 1e-6:
+                raise ValueError(
+                    f"Invalid earlier log: its epoch {chosen} scored {logged}, but the run recorded {score} for "
+                    "the epoch it kept. Pass that run's own training_log.json."
+                )
     return logs
+
+
+def carried_epochs(record: dict | None) -> list[int | None]:
+    """Return, for each run before this one (oldest first), the epoch whose weights the next run started from."""
+    epochs = []
+    while record:
+        epochs.append(record.get("chosen_epoch"))
+        record = record.get("earlier")
+    return epochs[::-1]
 
 
 def main(argv=None) -> list[Path]:
@@ -246,8 +275,11 @@ def main(argv=None) -> list[Path]:
         earlier_logs = earlier_curves(record, args.earlier_logs)
         title = f"{name}: training" + (f", continued after {earlier_epochs} earlier epochs" if earlier_epochs else "")
         written.append(
-            plot_learning_curves(log, args.model_dir / "learning_curves.png", title, earlier_epochs, earlier_logs)
-        )
+            plot_learning_curves(
+                log, args.model_dir / "learning_curves.png", title, earlier_epochs, earlier_logs,
+                carried_epochs(record) if earlier_logs else (),
+            )
+        )  # fmt: skip
     if args.cv_dir is not None:
         labels, probabilities, radiographs, threshold = load_fold_predictions(args.cv_dir)
         radiograph_labels, radiograph_probabilities, _ = radiograph_level(labels, probabilities, radiographs)
