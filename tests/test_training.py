@@ -477,7 +477,7 @@ def test_resume_from_other_runs_checkpoint_rejected(trained_dir, tmp_path):
 
 def test_resume_of_finished_run_rejected(trained_dir, tmp_path):
     arguments = training_args(XRAY_FOLDER, trained_dir, tmp_path / "cache", *processor_arguments())
-    with pytest.raises(ValueError, match="has trained 1 optimizer steps"):
+    with pytest.raises(ValueError, match="has trained 1 optimizer step, and"):
         train_main([*arguments, "--max_train_steps", "1", "--resume_from_checkpoint", "latest"])
 
 
