@@ -884,26 +884,19 @@ def test_dicomdir_named(tmp_path):
 
 @pytest.mark.parametrize("keyword", ["FloatPixelData", "DoubleFloatPixelData"])
 def test_float_pixel_data_named(tmp_path, keyword):
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom import dcmread
 
-    file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.30"  # Parametric Map Storage
-    file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = file_meta
-    dataset.SOPClassUID = file_meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = file_meta.MediaStorageSOPInstanceUID
-    dataset.Rows, dataset.Columns, dataset.SamplesPerPixel = 64, 64, 1
-    dataset.PhotometricInterpretation = "MONOCHROME2"
+    path = write_dicom(tmp_path / "map.dcm", np.zeros((64, 64), np.uint16), "MONOCHROME2", bits_stored=16)
+    # The same object with floating-point pixels in place of integer ones, as a parametric map stores them.
+    dataset = dcmread(path)
+    del dataset.PixelData
     dtype = np.float32 if keyword == "FloatPixelData" else np.float64
     dataset.BitsAllocated = 8 * np.dtype(dtype).itemsize
     setattr(dataset, keyword, np.linspace(0.0, 1.0, 64 * 64, dtype=dtype).tobytes())
-    dataset.save_as(tmp_path / "map.dcm", enforce_file_format=True)
+    dataset.save_as(path)
 
     with pytest.raises(InvalidImageError) as raised:
-        load_grayscale(tmp_path / "map.dcm")
+        load_grayscale(path)
 
     assert raised.value.reason == "float_pixel_data"
 
