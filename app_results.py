@@ -499,7 +499,7 @@ def _with_interval(value: float, interval: list[float] | None, text: Mapping[str
 def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_folders: Collection[Path] = ()) -> str:
     """Render the table across data sets with headers and test set names in the language of `text`.
 
-    The second column says whether the app serves the row's model folder (one of `served_folders`).
+    The second column tells whether the app serves the row's model folder (one of `served_folders`).
     """
     if not rows:
         return text["no_transfer_results"]
