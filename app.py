@@ -54,6 +54,7 @@ from app_results import (  # noqa: E402
     load_cv_results,
     load_eval_results,
     load_reliability,
+    load_robustness,
     load_shortcut_check,
     load_transfer_results,
     render_reliability,
@@ -78,6 +79,7 @@ MODELS_DIR = APP_DIR / "models"
 EXAMPLES_DIR = APP_DIR / "examples"
 # Written by `python -m train.shortcut_check`.
 SHORTCUT_CHECK_PATH = APP_DIR / "docs" / "shortcut_check.json"
+ROBUSTNESS_PATH = APP_DIR / "docs" / "ROBUSTNESS.json"
 # Evaluated training runs kept for the table across data sets but not served.
 RUNS_DIR = APP_DIR / "results" / "runs"
 CV_DIR = APP_DIR / "results" / "cv"
@@ -488,6 +490,9 @@ def build_demo(
             gr.Markdown(I18N("transfer_heading"))
             gr.Markdown(I18N("transfer_intro"))
             gr.Markdown(I18N("transfer_table"), elem_id="transfer-table")
+            gr.Markdown(I18N("robustness_heading"))
+            gr.Markdown(I18N("robustness_intro"))
+            gr.Markdown(I18N("robustness_table"), elem_id="robustness-table")
             gr.Markdown(I18N("plots_heading"))
             if plots:
                 _plots_section(plots, "model-plots")
@@ -635,7 +640,7 @@ def main() -> None:
         default_choice = default_model_choice(model_dirs)
     translations = build_translations(
         predictors[default_model].processor, eval_rows, cv_rows, shortcut, transfer_rows, default_choice,
-        model_dirs.values(),
+        model_dirs.values(), load_robustness(ROBUSTNESS_PATH),
     )
     demo.queue().launch(i18n=gr.I18n(**translations), allowed_paths=[str(EXAMPLES_DIR)], css=RESULTS_TABLE_CSS)
     # Gradio 6.31 deletes cached uploads and outputs in a shutdown hook that Ctrl-C did not reach

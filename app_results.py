@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app_text import CLASS_NAMES, UI_TEXT, format_decimal
+from app_text import CLASS_NAMES, ROBUSTNESS_CHANGE_NAMES, UI_TEXT, format_decimal
 from train.make_results import (
     BASELINE_ROWS,
     BODY_PART_PREFIX,
@@ -537,6 +537,52 @@ def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_fold
     return "\n".join(lines)
 
 
+def load_robustness(path: Path) -> dict | None:
+    """Read the results of `benchmarks.robustness`, or None when the file is missing or malformed (logged)."""
+    if not path.is_file():
+        return None
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        # Every model of every test set needs its unchanged ROC-AUC, which the table starts from.
+        scores = [model["changes"]["unchanged"]["roc_auc"] for entry in results.values() for model in entry["models"].values()]
+        if not all(_as_number(score) is not None for score in scores):
+            raise ValueError("an unchanged ROC-AUC is not a number")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logger.warning("Skipping the robustness results in %s: %r", path, error)
+        return None
+    return results
+
+
+def render_robustness_table(results: dict | None, text: Mapping[str, str]) -> str:
+    """Render one row per test set and model: ROC-AUC unchanged and under the changes, and the most changed decisions."""
+    if not results:
+        return text["no_robustness_results"]
+    change_names = ROBUSTNESS_CHANGE_NAMES.get(text["language_code"], {})
+    headers = [
+        text["column_test_set"], text["column_model"], text["column_roc_auc_unchanged"],
+        text["column_roc_auc_range"], text["column_largest_change"],
+    ]  # fmt: skip
+    lines = [markdown_row(headers), markdown_row(["---"] * len(headers))]
+    for split, entry in results.items():
+        for model, result in entry["models"].items():
+            changes = {name: row for name, row in result["changes"].items() if name != "unchanged"}
+            if not changes:
+                continue
+            scores = [row["roc_auc"] for row in changes.values()]
+            largest = max(changes, key=lambda name: changes[name]["decision_changed"])
+            share = format_decimal(100 * changes[largest]["decision_changed"], 1, text)
+            lines.append(
+                markdown_row([
+                    split_name(split, entry.get("num_images"), text),
+                    f"`{model}`",
+                    format_decimal(result["changes"]["unchanged"]["roc_auc"], 2, text),
+                    f"{format_decimal(min(scores), 2, text)}–{format_decimal(max(scores), 2, text)}",
+                    f"{share}% ({change_names.get(largest, largest)})",
+                ])
+            )  # fmt: skip
+    return "\n".join(lines)
+
+
 def render_parameters_table(processor: "XrayImageProcessor", text: Mapping[str, str]) -> str:
     """Render the preprocessing parameters of `processor` as a Markdown table."""
     columns, rows = processor.clahe_tile_grid_size
@@ -596,6 +642,7 @@ def build_translations(
     transfer_rows: list[dict] | None = None,
     default_choice: DefaultModelChoice | None = None,
     served_folders: Collection[Path] = (),
+    robustness: dict | None = None,
 ) -> dict[str, dict[str, str]]:
     """Return UI_TEXT plus the tables and the val-split note of the app, rendered per language.
 
@@ -614,6 +661,7 @@ def build_translations(
             "cv_table": render_cv_table(cv_rows, text),
             "transfer_table": render_transfer_table(transfer_rows or [], text, served_folders),
             "default_model_note": render_default_model_note(default_choice, text),
+            "robustness_table": render_robustness_table(robustness, text),
         }
     return translations
 

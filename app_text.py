@@ -216,6 +216,17 @@ UI_TEXT = {
         "plot_confusion_matrix": "Confusion matrices on the test sets named above them, at the model's decision threshold",
         "column_served": "Served here",
         "column_training_data": "Training data",
+        "robustness_heading": "### Robustness to acquisition and export differences",
+        "robustness_intro": (
+            "Each radiograph of a test set, changed in one way at a time (display gamma, contrast, JPEG "
+            "re-encoding, half resolution, noise, mirror image) and classified again "
+            "(`python -m benchmarks.robustness`, docs/ROBUSTNESS.md). The last column gives the largest share of "
+            "radiographs whose decided class changed, and the change that caused it."
+        ),
+        "no_robustness_results": "No robustness results yet: run `python -m benchmarks.robustness`.",
+        "column_roc_auc_unchanged": "ROC-AUC, unchanged",
+        "column_roc_auc_range": "ROC-AUC under the changes",
+        "column_largest_change": "Most decisions changed",
         "default_model_environment": "Preselected model: `{model}`, set by FRACTURE_MODEL_DIR.",
         "default_model_val_leak_free": (
             "Preselected model: `{model}`, the best ROC-AUC ({roc_auc}) on the leak-free val split of the original "
@@ -469,6 +480,17 @@ UI_TEXT = {
         "plot_confusion_matrix": "Matriks konfusi pada set uji yang disebut di atasnya, pada ambang keputusan model",
         "column_served": "Disajikan di sini",
         "column_training_data": "Data latih",
+        "robustness_heading": "### Ketahanan terhadap perbedaan akuisisi dan ekspor",
+        "robustness_intro": (
+            "Setiap radiograf dari sebuah set uji diubah dengan satu cara setiap kali (gamma tampilan, kontras, "
+            "penyandian ulang JPEG, setengah resolusi, derau, citra cermin) lalu diklasifikasikan lagi "
+            "(`python -m benchmarks.robustness`, docs/ROBUSTNESS.md). Kolom terakhir memberi bagian terbesar "
+            "radiograf yang kelas keputusannya berubah, dan perubahan penyebabnya."
+        ),
+        "no_robustness_results": "Belum ada hasil ketahanan: jalankan `python -m benchmarks.robustness`.",
+        "column_roc_auc_unchanged": "ROC-AUC, tanpa perubahan",
+        "column_roc_auc_range": "ROC-AUC dengan perubahan",
+        "column_largest_change": "Keputusan paling banyak berubah",
         "default_model_environment": "Model terpilih: `{model}`, ditetapkan oleh FRACTURE_MODEL_DIR.",
         "default_model_val_leak_free": (
             "Model terpilih: `{model}`, ROC-AUC terbaik ({roc_auc}) pada subset val bebas kebocoran dari set asli. "
@@ -536,6 +558,20 @@ UI_TEXT = {
         ),
         "error_model_title": "Model tidak dikenal",
         "error_unknown_model": "Model {model} tidak ditemukan. Pilih salah satu: {models}.",
+    },
+}
+
+
+# Names of the changes in docs/ROBUSTNESS.json, per UI language. English uses the file's own names.
+ROBUSTNESS_CHANGE_NAMES = {
+    "id": {
+        "gamma 0.8": "gamma 0,8",
+        "gamma 1.25": "gamma 1,25",
+        "contrast x0.8": "kontras x0,8",
+        "JPEG quality 50": "JPEG kualitas 50",
+        "half resolution": "setengah resolusi",
+        "noise sigma 8": "derau sigma 8",
+        "mirror image": "citra cermin",
     },
 }
 

@@ -1643,3 +1643,42 @@ def test_transfer_intro_names_interval_minimum():
     from train.metrics import MIN_GROUPS_PER_CLASS
 
     assert f"fewer than {MIN_GROUPS_PER_CLASS} radiographs" in UI_TEXT["en"]["transfer_intro"]
+
+
+ROBUSTNESS = {
+    "fracatlas_test": {
+        "num_images": 588,
+        "models": {
+            "resnet50": {
+                "changes": {
+                    "unchanged": {"roc_auc": 0.795},
+                    "gamma 0.8": {"roc_auc": 0.778, "decision_changed": 0.039, "median_probability_change": 0.02},
+                    "noise sigma 8": {"roc_auc": 0.785, "decision_changed": 0.044, "median_probability_change": 0.03},
+                }
+            }
+        },
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "| FracAtlas grouped test | `resnet50` | 0.80 | 0.78–0.79 | 4.4% (noise sigma 8) |"),
+     ("id", "| uji FracAtlas berkelompok | `resnet50` | 0,80 | 0,78–0,79 | 4,4% (derau sigma 8) |")],
+)
+def test_robustness_table_row(tmp_path, language, expected):
+    path = tmp_path / "ROBUSTNESS.json"
+    path.write_text(json.dumps(ROBUSTNESS))
+    assert expected in app_results.render_robustness_table(app_results.load_robustness(path), UI_TEXT[language])
+
+
+def test_robustness_malformed_file_skipped(tmp_path):
+    path = tmp_path / "ROBUSTNESS.json"
+    path.write_text(json.dumps({"fracatlas_test": {"models": {"resnet50": {"changes": {}}}}}))
+    assert app_results.load_robustness(path) is None
+
+
+@pytest.mark.parametrize("language", sorted(UI_TEXT))
+def test_robustness_missing_note(tmp_path, language):
+    results = app_results.load_robustness(tmp_path / "absent.json")
+    assert app_results.render_robustness_table(results, UI_TEXT[language]) == UI_TEXT[language]["no_robustness_results"]

@@ -311,6 +311,7 @@ def test_comparison_tab_shows_plots(browser, multi_model_app, external_requests)
     expect(page.locator("#comparison-table")).to_contain_text("val, bebas kebocoran")
     expect(page.locator("#baseline-table")).to_contain_text("ResNet50")
     expect(page.locator("#transfer-table")).to_contain_text("Dilatih pada")
+    expect(page.locator("#robustness-table")).to_contain_text("setengah resolusi")
     expect(page.locator("#model-plots img")).to_have_count(3)
     # The images load lazily, and the tables above can push them below the fold.
     page.locator("#model-plots").scroll_into_view_if_needed()
