@@ -315,23 +315,27 @@ def validation_roc_auc(model_dir: Path) -> tuple[float | None, float | None]:
     return roc_auc("val_leak_free"), roc_auc("val")
 
 
+def _split_metrics(model_dir: Path, split: str) -> dict:
+    """Return the metrics of one split of a folder's `eval_results.json`, or {} where missing or malformed."""
+    try:
+        metrics = json.loads((model_dir / EVAL_RESULTS_FILENAME).read_text(encoding="utf-8"))["splits"][split]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def split_screening(model_dir: Path, split: str) -> tuple[float, float] | None:
     """Return (sensitivity, specificity) at the screening threshold on one split, None where missing or malformed."""
-    try:
-        screening = json.loads((model_dir / EVAL_RESULTS_FILENAME).read_text(encoding="utf-8"))["splits"][split]["screening"]
-        values = (_as_number(screening["recall"]), _as_number(screening["specificity"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    screening = _split_metrics(model_dir, split).get("screening")
+    if not isinstance(screening, dict):
         return None
+    values = (_as_number(screening.get("recall")), _as_number(screening.get("specificity")))
     return None if None in values else values
 
 
 def split_roc_auc(model_dir: Path, split: str) -> float | None:
     """Return the ROC-AUC of one split of a folder's `eval_results.json`, None where missing or malformed."""
-    try:
-        results = json.loads((model_dir / EVAL_RESULTS_FILENAME).read_text(encoding="utf-8"))
-        return _as_number(results["splits"][split]["roc_auc"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return _as_number(_split_metrics(model_dir, split).get("roc_auc"))
 
 
 @dataclass

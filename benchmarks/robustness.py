@@ -131,9 +131,9 @@ def spread(items: list[dict], limit: int) -> list[dict]:
 
 def model_inputs(grays: list[np.ndarray], processor, change: Callable | None) -> np.ndarray:
     """Apply `change` (None: unchanged) to each decoded radiograph and preprocess it into model inputs (N, H, W)."""
-    return np.stack([processor.resize(processor.apply_blur(processor.apply_clahe(
-        gray if change is None else np.ascontiguousarray(change(gray))
-    ))) for gray in grays])  # fmt: skip
+    changed = grays if change is None else [np.ascontiguousarray(change(gray)) for gray in grays]
+    # An 8-bit grayscale array passes decoding unchanged, so this is the app's CLAHE, blur and resize.
+    return np.stack([processor.enhance(gray) for gray in changed])
 
 
 def fracture_probabilities(predictor, inputs: np.ndarray) -> np.ndarray:
@@ -231,15 +231,16 @@ def main(argv=None) -> dict:
     if not predictors:
         raise SystemExit(f"No loadable model folders under {args.models_dir}. Check --models_dir.")
 
-    grays, kept = [], []
+    grays, decoded_items = [], []
     for item, path in zip(items, find_images(args.image_dir, items)):
         try:
             grays.append(load_grayscale(path))
-            kept.append(item)
         except InvalidImageError as error:
             # Evaluation leaves such files out too (a truncated JPEG, say).
             logger.warning("Leaving out %s: %s", path, error)
-    items = kept
+            continue
+        decoded_items.append(item)
+    items = decoded_items
     labels = np.array([item["label"] for item in items])
     if len(set(labels.tolist())) < 2:
         raise SystemExit("The chosen radiographs contain one class only, so ROC-AUC is undefined. Raise --limit.")

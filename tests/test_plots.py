@@ -56,17 +56,25 @@ def test_pooled_fold_predictions(model_and_cv_dirs):
     assert len(labels) == 16
 
 
-def test_epochs_counted_from_one():
-    assert plots.epoch_numbers([{"epoch": 0}, {"epoch": 1}]) == [1, 2]
-
-
-def test_continued_run_epochs_follow_earlier_ones():
-    # The served ResNet50 trained 2 epochs, then continued for 2 more from those weights.
-    assert plots.epoch_numbers([{"epoch": 0}, {"epoch": 1}], earlier_epochs=2) == [3, 4]
-
-
 def _log(epochs: int) -> list[dict]:
     return [{"epoch": epoch, "train_loss": 0.7, "validation_roc_auc": 0.6, "validation_accuracy": 0.55} for epoch in range(epochs)]
+
+
+def _loss_line_epochs(monkeypatch, tmp_path, **options) -> list[list[int]]:
+    """Plot learning curves and return the epochs of each solid line of the training-loss axis."""
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)  # keep the figure to read its lines
+    plots.plot_learning_curves(_log(2), tmp_path / "curves.png", "run", **options)
+    return [list(line.get_xdata()) for line in figures[0].axes[0].lines if line.get_linestyle() == "-"]
+
+
+def test_epochs_counted_from_one(monkeypatch, tmp_path):
+    assert _loss_line_epochs(monkeypatch, tmp_path) == [[1, 2]]
+
+
+def test_continued_run_epochs_follow_earlier_ones(monkeypatch, tmp_path):
+    # The served ResNet50 trained 2 epochs, then continued for 2 more from those weights.
+    assert _loss_line_epochs(monkeypatch, tmp_path, earlier_epochs=2) == [[3, 4]]
 
 
 def _continued_model(tmp_path, earlier_log):
@@ -107,11 +115,8 @@ def test_earlier_log_of_the_wrong_length_rejected(tmp_path):
 
 
 def test_learning_curves_draw_earlier_epochs_first(tmp_path, monkeypatch):
-    figures = []
-    monkeypatch.setattr(plots.plt, "close", figures.append)  # keep the figure to read its lines
-    plots.plot_learning_curves(_log(2), tmp_path / "curves.png", "run", earlier_epochs=2, earlier_logs=[_log(2)])
-    loss_axis = figures[0].axes[0]
-    assert [list(line.get_xdata()) for line in loss_axis.lines if line.get_linestyle() == "-"] == [[1, 2], [3, 4]]
+    epochs = _loss_line_epochs(monkeypatch, tmp_path, earlier_epochs=2, earlier_logs=[_log(2)])
+    assert epochs == [[1, 2], [3, 4]]
 
 
 def test_fold_predictions_keep_fracatlas_radiographs(tmp_path):

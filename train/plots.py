@@ -36,11 +36,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_EVAL_SPLITS = ("val_leak_free", "fracatlas_test")
 
 
-def epoch_numbers(training_log: list[dict], earlier_epochs: int = 0) -> list[int]:
-    """Number the logged epochs from 1, after the `earlier_epochs` of the runs this one continued."""
-    return [record["epoch"] + earlier_epochs + 1 for record in training_log]
-
-
 def plot_learning_curves(
     training_log: list[dict],
     path: Path,
