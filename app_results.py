@@ -352,7 +352,7 @@ class DefaultModelChoice:
 
 
 def default_model_choice(model_dirs: Mapping[str, Path]) -> DefaultModelChoice:
-    """Choose the model with the best validation ROC-AUC.
+    """Return the model with the best validation ROC-AUC, with the split that ranked it.
 
     Ranks by the leak-free val ROC-AUC if any model has one, else by the val
     ROC-AUC if any model has one, else alphabetically. Models without the
@@ -503,7 +503,7 @@ def _with_interval(value: float, interval: list[float] | None, text: Mapping[str
 def render_transfer_table(rows: list[dict], text: Mapping[str, str], served_folders: Collection[Path] = ()) -> str:
     """Render the table across data sets with headers and test set names in the language of `text`.
 
-    The second column tells whether the app serves the row's model folder (one of `served_folders`).
+    The second column shows whether the app serves the row's model folder (one of `served_folders`).
     """
     if not rows:
         return text["no_transfer_results"]
@@ -550,7 +550,7 @@ def load_robustness(path: Path) -> dict | None:
         # Every model of every test set needs its unchanged ROC-AUC, which the table starts from.
         scores = [model["changes"]["unchanged"]["roc_auc"] for entry in results.values() for model in entry["models"].values()]
         if not all(_as_number(score) is not None for score in scores):
-            raise ValueError("an unchanged ROC-AUC is not a number")
+            raise ValueError("invalid unchanged ROC-AUC: not a number")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         logger.warning("Skipping the robustness results in %s: %r", path, error)
         return None

@@ -117,7 +117,7 @@ def _evaluation_table(eval_results: dict) -> str:
 
 
 def _val_note(eval_results: dict) -> str:
-    """Warn that the val split rests on few radiographs, with the evaluated count; empty without a val row."""
+    """Return the note that the val split rests on few radiographs, with the evaluated count; empty without a val row."""
     val = eval_results.get("splits", {}).get("val")
     if not val or not val.get("num_radiographs"):
         return ""

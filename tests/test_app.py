@@ -1543,7 +1543,7 @@ def test_transfer_table_marks_served_models(tmp_path, language, expected):
     assert expected in table
 
 
-def test_transfer_table_served_by_folder_not_name(tmp_path):
+def test_transfer_table_served_by_folder(tmp_path):
     _write_eval_results(tmp_path / "runs", "custom-cnn", json.dumps({"splits": {"val_leak_free": _transfer_metrics(0.5, 494)}}))
     served = {tmp_path / "models" / "custom-cnn"}
     table = app_results.render_transfer_table(app_results.load_transfer_results(tmp_path / "runs"), UI_TEXT["en"], served)

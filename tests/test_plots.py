@@ -106,7 +106,7 @@ def test_earlier_curves_from_a_log_file(tmp_path):
     assert plots.earlier_curves(plots.read_initialisation(model_dir), [log_path]) == [_log(2)]
 
 
-def test_earlier_log_of_the_wrong_length_rejected(tmp_path):
+def test_earlier_log_wrong_length_rejected(tmp_path):
     model_dir = _continued_model(tmp_path, None)
     log_path = tmp_path / "other-run-log.json"
     log_path.write_text(json.dumps(_log(3)))

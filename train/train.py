@@ -397,8 +397,8 @@ FREE_ON_RESUME = {
     "output_dir", "cache_dir", "resume_from_checkpoint", "preprocessing_num_workers", "report_to",
     "per_device_eval_batch_size", "cpu",
 }  # fmt: skip
-# Options that set how long a run trains. A resume may change them, because training a run longer
-# is a common wish, but the schedule then differs from an uninterrupted run's.
+# Options that set how long a run trains. A resume may change them, but the learning-rate schedule
+# then differs from that of an uninterrupted run.
 LENGTH_OPTIONS = ("num_train_epochs", "max_train_steps", "early_stopping_patience")
 
 
